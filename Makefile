@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   – ingest the shipped example memory and run the main job on the embedded default model
+#   make test   – run the test suite
+# Both create/refresh .venv first (idempotent: it reinstalls only when pyproject.toml or constraints.txt change).
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.memtune-installed
+DEMO_DIR ?= .memtune/demo
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e ".[postgres,serve,test]"
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/memtune --db $(DEMO_DIR)/memtune.db ingest examples/
+	$(VENV)/bin/memtune --db $(DEMO_DIR)/memtune.db guidelines list
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .memtune .pytest_cache .hypothesis

@@ -1,0 +1,83 @@
+"""Append-only, named schema migrations recorded in ``memtune_migrations``.
+
+Never edit or reorder a migration that has shipped: add a new one at the end. Each
+migration receives a live connection and the dialect name, and runs inside the same
+transaction as the row that records it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from memtune.store import schema
+
+Migration = Callable[[sa.Connection, str], None]
+
+
+def m001_initial(conn: sa.Connection, dialect: str) -> None:
+    tables = [
+        schema.guidelines,
+        schema.guideline_versions,
+        schema.guideline_tags,
+        schema.guideline_sources,
+        schema.ingest_runs,
+        schema.secret_findings,
+    ]
+    for t in tables:
+        t.create(conn)
+    conn.execute(sa.text("CREATE INDEX ix_guidelines_norm_hash ON guidelines (norm_hash)"))
+    conn.execute(sa.text("CREATE INDEX ix_guidelines_category ON guidelines (category)"))
+    conn.execute(sa.text("CREATE INDEX ix_versions_guideline ON guideline_versions (guideline_id)"))
+    conn.execute(sa.text("CREATE INDEX ix_tags_tag ON guideline_tags (tag)"))
+    conn.execute(sa.text("CREATE INDEX ix_sources_guideline ON guideline_sources (guideline_id)"))
+
+
+def m002_full_text(conn: sa.Connection, dialect: str) -> None:
+    if dialect == "sqlite":
+        conn.execute(
+            sa.text(
+                "CREATE VIRTUAL TABLE guideline_fts USING fts5("
+                "name, category, tags, body, tokenize='unicode61 remove_diacritics 2')"
+            )
+        )
+    elif dialect == "postgresql":
+        conn.execute(
+            sa.text(
+                "CREATE INDEX ix_guidelines_fts ON guidelines "
+                "USING GIN (to_tsvector('english', search_text))"
+            )
+        )
+
+
+MIGRATIONS: list[tuple[str, Migration]] = [
+    ("001_initial", m001_initial),
+    ("002_full_text", m002_full_text),
+]
+
+
+def applied(conn: sa.Connection) -> set[str]:
+    schema.migrations_table.create(conn, checkfirst=True)
+    return {r[0] for r in conn.execute(sa.select(schema.migrations_table.c.name))}
+
+
+def migrate(engine: sa.Engine) -> list[str]:
+    """Apply every migration not yet recorded; returns the names applied now."""
+    done: list[str] = []
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        if dialect == "postgresql":
+            # two processes migrating at once must not both create tables
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(71523)"))
+        have = applied(conn)
+        for name, fn in MIGRATIONS:
+            if name in have:
+                continue
+            fn(conn, dialect)
+            conn.execute(
+                schema.migrations_table.insert().values(name=name, applied_at=datetime.now(UTC))
+            )
+            done.append(name)
+    return done

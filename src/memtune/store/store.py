@@ -1,0 +1,671 @@
+"""GuidelineStore: the one place guidelines are written and read.
+
+SQLite by default (a file the user can see), PostgreSQL by URL. Versions are
+append-only: an edit adds a version, nothing is overwritten or dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from memtune.errors import InputError, NotFoundError, StoreError
+from memtune.store import schema
+from memtune.store.migrations import migrate
+from memtune.store.normalize import normalized_hash
+from memtune.store.types import (
+    SCOPE_TYPES,
+    Guideline,
+    GuidelineFilter,
+    GuidelineInput,
+    GuidelineVersion,
+    Source,
+    UpsertResult,
+    content_hash,
+)
+
+DEFAULT_DB_PATH = Path(".memtune") / "memtune.db"
+_G, _V, _T, _S = (
+    schema.guidelines,
+    schema.guideline_versions,
+    schema.guideline_tags,
+    schema.guideline_sources,
+)
+
+
+def resolve_db_url(db: str | os.PathLike[str] | None = None) -> str:
+    """``--db`` value, else ``MEMTUNE_DB_URL``, else ``./.memtune/memtune.db``.
+
+    A plain path means a SQLite file; anything with ``://`` is a SQLAlchemy URL
+    (``postgresql+psycopg://user:pw@host/db``).
+    """
+    value = str(db) if db else os.environ.get("MEMTUNE_DB_URL") or str(DEFAULT_DB_PATH)
+    if "://" in value:
+        if value.startswith("postgres://") or value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().absolute())
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _scope_id(scope_type: str, scope_id: str | None) -> str:
+    return "" if scope_type == "global" else (scope_id or "")
+
+
+def _validate_input(inp: GuidelineInput) -> None:
+    problems = []
+    if not inp.name or not inp.name.strip():
+        problems.append("name is empty")
+    if not inp.content or not inp.content.strip():
+        problems.append(f"guideline {inp.name!r} has empty content")
+    if inp.scope_type not in SCOPE_TYPES:
+        problems.append(f"scope type {inp.scope_type!r} is not one of {', '.join(SCOPE_TYPES)}")
+    if not isinstance(inp.priority, int) or not 0 <= inp.priority <= 100:
+        problems.append(f"priority {inp.priority!r} of {inp.name!r} is outside 0..100")
+    if len(inp.name) > 300:
+        problems.append(f"name is {len(inp.name)} characters long (300 at most): {inp.name[:60]!r}…")
+    if problems:
+        raise InputError("; ".join(problems), hint="fix the value(s) and try again")
+
+
+class GuidelineStore:
+    """Read and write guidelines. Safe to share between threads (one connection per call)."""
+
+    def __init__(self, db: str | os.PathLike[str] | None = None, *, echo: bool = False) -> None:
+        self.url = resolve_db_url(db)
+        kwargs: dict[str, Any] = {"echo": echo, "future": True}
+        if self.url.startswith("sqlite"):
+            path = Path(self.url.removeprefix("sqlite:///"))
+            if self.url != "sqlite://" and str(path) != ":memory:":
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreError(
+                        f"cannot create the folder for the store {path}: {exc.strerror}",
+                        hint="pass a writable path with --db or MEMTUNE_DB_URL",
+                    ) from exc
+            kwargs["connect_args"] = {"timeout": 30}
+        try:
+            self.engine = sa.create_engine(self.url, **kwargs)
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(
+                f"cannot open store {self.display_url}: {exc}",
+                hint="for PostgreSQL install memtune[postgres] and use postgresql://user:pw@host/db",
+            ) from exc
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._local = threading.local()
+        try:
+            self.migrations_applied = migrate(self.engine)
+        except OperationalError as exc:
+            raise StoreError(
+                f"cannot open store {self.display_url}: {exc.orig}",
+                hint="check the path/URL given with --db or MEMTUNE_DB_URL",
+            ) from exc
+        if self.dialect == "sqlite":
+            self.fts = self._sqlite_has_fts()
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        """The URL with any password hidden (safe to print)."""
+        return sa.engine.make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Path | None:
+        if self.dialect != "sqlite":
+            return None
+        return Path(self.url.removeprefix("sqlite:///"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> GuidelineStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _sqlite_has_fts(self) -> bool:
+        with self.engine.connect() as c:
+            return bool(
+                c.execute(
+                    sa.text("SELECT 1 FROM sqlite_master WHERE name='guideline_fts'")
+                ).first()
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """All store calls inside the block share one transaction: all or nothing."""
+        existing = getattr(self._local, "conn", None)
+        if existing is not None:
+            yield existing
+            return
+        with self.engine.begin() as conn:
+            self._local.conn = conn
+            try:
+                yield conn
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def _conn(self) -> Iterator[sa.Connection]:
+        with self.transaction() as conn:
+            yield conn
+
+    # ------------------------------------------------------------------ writes
+    def upsert(self, inp: GuidelineInput) -> UpsertResult:
+        """Create the guideline, add a version if its text changed, or do nothing.
+
+        The key is (scope type, scope id, name). Sources are always recorded.
+        """
+        _validate_input(inp)
+        sid = _scope_id(inp.scope_type, inp.scope_id)
+        h = inp.content_hash()
+        with self._conn() as c:
+            row = c.execute(
+                sa.select(_G.c.id, _G.c.content_hash, _G.c.current_version).where(
+                    _G.c.scope_type == inp.scope_type, _G.c.scope_id == sid, _G.c.name == inp.name
+                )
+            ).first()
+            if row is None:
+                gid = self._insert(c, inp, sid, h)
+                return UpsertResult("added", gid, 1)
+            gid, old_hash, ver = row
+            self._add_sources(c, gid, inp)
+            if old_hash == h:
+                return UpsertResult("unchanged", gid, ver)
+            ver += 1
+            self._insert_version(c, gid, ver, inp, h, inp.change_reason or "source text changed")
+            c.execute(
+                _G.update()
+                .where(_G.c.id == gid)
+                .values(
+                    current_version=ver,
+                    content_hash=h,
+                    norm_hash=normalized_hash(inp.content),
+                    category=inp.category,
+                    priority=inp.priority,
+                    updated_at=_now(),
+                    search_text=_search_text(inp),
+                    metadata_json=json.dumps(inp.metadata, ensure_ascii=False, default=str),
+                )
+            )
+            self._set_tags(c, gid, inp.tags)
+            self._index(c, gid, inp)
+            return UpsertResult("updated", gid, ver)
+
+    def add(self, inp: GuidelineInput) -> Guideline:
+        """Create a new guideline; refuses a name that already exists in that scope."""
+        _validate_input(inp)
+        sid = _scope_id(inp.scope_type, inp.scope_id)
+        try:
+            with self._conn() as c:
+                gid = self._insert(c, inp, sid, inp.content_hash())
+        except IntegrityError as exc:
+            raise InputError(
+                f"a guideline named {inp.name!r} already exists in scope "
+                f"{inp.scope_type}{':' + sid if sid else ''}",
+                hint="use `memtune guidelines edit` to change it, or pick another --name",
+            ) from exc
+        return self.get(gid)
+
+    def add_source(self, guideline_id: int, source: Source) -> None:
+        """Record one more place a guideline was found (near-duplicate merge)."""
+        with self._conn() as c:
+            self._add_source_rows(c, guideline_id, [source])
+
+    def edit(
+        self,
+        guideline_id: int,
+        *,
+        content: str | None = None,
+        rationale: str | None = None,
+        examples: dict[str, list[str]] | None = None,
+        category: str | None = None,
+        priority: int | None = None,
+        tags: list[str] | None = None,
+        name: str | None = None,
+        change_reason: str | None = None,
+    ) -> Guideline:
+        """Change a guideline. Text changes append a version; attributes change in place."""
+        g = self.get(guideline_id)
+        new = GuidelineInput(
+            name=name if name is not None else g.name,
+            content=content if content is not None else g.content,
+            category=category if category is not None else g.category,
+            priority=priority if priority is not None else g.priority,
+            scope_type=g.scope_type,
+            scope_id=g.scope_id,
+            tags=tags if tags is not None else g.tags,
+            rationale=rationale if rationale is not None else g.rationale,
+            examples=examples if examples is not None else g.examples,
+            metadata=g.metadata,
+        )
+        _validate_input(new)
+        h = new.content_hash()
+        try:
+            with self._conn() as c:
+                values: dict[str, Any] = {
+                    "name": new.name,
+                    "category": new.category,
+                    "priority": new.priority,
+                    "updated_at": _now(),
+                    "search_text": _search_text(new),
+                }
+                if h != g.content_hash:
+                    ver = g.version + 1
+                    self._insert_version(c, g.id, ver, new, h, change_reason or "edited")
+                    values.update(
+                        current_version=ver, content_hash=h, norm_hash=normalized_hash(new.content)
+                    )
+                c.execute(_G.update().where(_G.c.id == g.id).values(**values))
+                if tags is not None:
+                    self._set_tags(c, g.id, tags)
+                self._index(c, g.id, new)
+        except IntegrityError as exc:
+            raise InputError(
+                f"a guideline named {new.name!r} already exists in this scope",
+                hint="pick another name",
+            ) from exc
+        return self.get(guideline_id)
+
+    def set_active(self, guideline_id: int, active: bool) -> Guideline:
+        self.get(guideline_id)  # raises NotFoundError
+        with self._conn() as c:
+            c.execute(
+                _G.update().where(_G.c.id == guideline_id).values(is_active=active, updated_at=_now())
+            )
+        return self.get(guideline_id)
+
+    def _insert(self, c: sa.Connection, inp: GuidelineInput, sid: str, h: str) -> int:
+        now = _now()
+        gid = c.execute(
+            _G.insert().values(
+                scope_type=inp.scope_type,
+                scope_id=sid,
+                name=inp.name,
+                category=inp.category,
+                priority=inp.priority,
+                is_active=inp.is_active,
+                metadata_json=json.dumps(inp.metadata, ensure_ascii=False, default=str),
+                current_version=1,
+                content_hash=h,
+                norm_hash=normalized_hash(inp.content),
+                search_text=_search_text(inp),
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        self._insert_version(c, gid, 1, inp, h, inp.change_reason or "created")
+        self._set_tags(c, gid, inp.tags)
+        self._add_sources(c, gid, inp)
+        self._index(c, gid, inp, new=True)
+        return gid
+
+    def _insert_version(
+        self, c: sa.Connection, gid: int, ver: int, inp: GuidelineInput, h: str, reason: str
+    ) -> None:
+        src = inp.source
+        c.execute(
+            _V.insert().values(
+                guideline_id=gid,
+                version=ver,
+                content=inp.content,
+                rationale=inp.rationale,
+                examples_json=json.dumps(_clean_examples(inp.examples), ensure_ascii=False),
+                source_file=src.file if src else None,
+                source_line=src.line if src else None,
+                source_kind=src.kind if src else None,
+                content_hash=h,
+                change_reason=reason,
+                created_at=_now(),
+            )
+        )
+
+    def _set_tags(self, c: sa.Connection, gid: int, tags: list[str]) -> None:
+        c.execute(_T.delete().where(_T.c.guideline_id == gid))
+        clean = sorted({t.strip() for t in tags if t and t.strip()})
+        if clean:
+            c.execute(_T.insert(), [{"guideline_id": gid, "tag": t} for t in clean])
+
+    def _add_sources(self, c: sa.Connection, gid: int, inp: GuidelineInput) -> None:
+        srcs = ([inp.source] if inp.source else []) + list(inp.extra_sources)
+        self._add_source_rows(c, gid, srcs)
+
+    def _add_source_rows(self, c: sa.Connection, gid: int, srcs: list[Source]) -> None:
+        if not srcs:
+            return
+        have = {
+            (r[0], r[1])
+            for r in c.execute(
+                sa.select(_S.c.source_file, _S.c.source_line).where(_S.c.guideline_id == gid)
+            )
+        }
+        rows = []
+        for s in srcs:
+            if (s.file, s.line) in have:
+                continue
+            have.add((s.file, s.line))
+            rows.append(
+                {
+                    "guideline_id": gid,
+                    "source_file": s.file,
+                    "source_line": s.line,
+                    "source_kind": s.kind,
+                    "first_seen": _now(),
+                }
+            )
+        if rows:
+            c.execute(_S.insert(), rows)
+
+    def _index(self, c: sa.Connection, gid: int, inp: GuidelineInput, new: bool = False) -> None:
+        if self.dialect != "sqlite" or not self.fts:
+            return  # PostgreSQL indexes guidelines.search_text directly
+        if not new:
+            c.execute(sa.text("DELETE FROM guideline_fts WHERE rowid = :id"), {"id": gid})
+        c.execute(
+            sa.text(
+                "INSERT INTO guideline_fts (rowid, name, category, tags, body) "
+                "VALUES (:id, :name, :cat, :tags, :body)"
+            ),
+            {
+                "id": gid,
+                "name": inp.name,
+                "cat": inp.category,
+                "tags": " ".join(inp.tags),
+                "body": "\n".join(x for x in (inp.content, inp.rationale or "") if x),
+            },
+        )
+
+    # ------------------------------------------------------------------ reads
+    def get(self, guideline_id: int, *, with_versions: bool = False) -> Guideline:
+        with self._conn() as c:
+            rows = self._load(c, sa.select(_G).where(_G.c.id == guideline_id), with_versions)
+        if not rows:
+            raise NotFoundError(
+                f"no guideline with id {guideline_id}",
+                hint="`memtune guidelines list` shows the ids",
+            )
+        return rows[0]
+
+    def get_by_name(self, name: str, scope_type: str = "project", scope_id: str | None = None) -> Guideline | None:
+        sid = _scope_id(scope_type, scope_id)
+        with self._conn() as c:
+            rows = self._load(
+                c,
+                sa.select(_G).where(
+                    _G.c.scope_type == scope_type, _G.c.scope_id == sid, _G.c.name == name
+                ),
+                False,
+            )
+        return rows[0] if rows else None
+
+    def find_by_norm_hash(self, norm_hash: str, scope_type: str, scope_id: str | None) -> int | None:
+        """Id of a guideline in this scope whose text normalises to ``norm_hash``."""
+        sid = _scope_id(scope_type, scope_id)
+        with self._conn() as c:
+            row = c.execute(
+                sa.select(_G.c.id).where(
+                    _G.c.norm_hash == norm_hash, _G.c.scope_type == scope_type, _G.c.scope_id == sid
+                ).order_by(_G.c.id).limit(1)
+            ).first()
+        return row[0] if row else None
+
+    def _filtered(self, f: GuidelineFilter | None) -> sa.Select:
+        f = f or GuidelineFilter()
+        problems = f.problems()
+        if problems:
+            raise InputError("; ".join(problems))
+        q = sa.select(_G)
+        if f.scope_type:
+            q = q.where(_G.c.scope_type == f.scope_type)
+            if f.scope_id is not None:
+                q = q.where(_G.c.scope_id == _scope_id(f.scope_type, f.scope_id))
+        if f.category:
+            cats = [f.category] if isinstance(f.category, str) else list(f.category)
+            q = q.where(_G.c.category.in_(cats))
+        if f.priority_min is not None:
+            q = q.where(_G.c.priority >= f.priority_min)
+        if f.priority_max is not None:
+            q = q.where(_G.c.priority <= f.priority_max)
+        if f.active_only:
+            q = q.where(_G.c.is_active.is_(True))
+        if f.tags:
+            tags = sorted(set(f.tags))
+            sub = sa.select(_T.c.guideline_id).where(_T.c.tag.in_(tags))
+            if f.tags_mode == "all":
+                sub = sub.group_by(_T.c.guideline_id).having(
+                    sa.func.count(sa.distinct(_T.c.tag)) == len(tags)
+                )
+            q = q.where(_G.c.id.in_(sub))
+        return q
+
+    def query(
+        self,
+        f: GuidelineFilter | None = None,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        with_versions: bool = False,
+    ) -> list[Guideline]:
+        """Guidelines matching ``f``, highest priority first. No cap unless ``limit`` is given."""
+        q = self._filtered(f).order_by(_G.c.priority.desc(), _G.c.id)
+        if limit is not None:
+            q = q.limit(limit)
+        if offset:
+            q = q.offset(offset)
+        with self._conn() as c:
+            return self._load(c, q, with_versions)
+
+    def iter_guidelines(self, f: GuidelineFilter | None = None, *, batch_size: int = 500) -> Iterator[Guideline]:
+        """Stream matching guidelines in id order, ``batch_size`` at a time (flat memory)."""
+        base = self._filtered(f)
+        last = 0
+        while True:
+            q = base.where(_G.c.id > last).order_by(_G.c.id).limit(batch_size)
+            with self._conn() as c:
+                batch = self._load(c, q, False)
+            if not batch:
+                return
+            yield from batch
+            last = batch[-1].id
+
+    def count(self, f: GuidelineFilter | None = None) -> int:
+        sub = self._filtered(f).subquery()
+        with self._conn() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
+
+    def categories(self) -> dict[str, int]:
+        with self._conn() as c:
+            rows = c.execute(
+                sa.select(_G.c.category, sa.func.count()).group_by(_G.c.category).order_by(_G.c.category)
+            )
+            return {r[0]: r[1] for r in rows}
+
+    def search(
+        self, text: str, f: GuidelineFilter | None = None, *, limit: int = 10
+    ) -> list[tuple[Guideline, float]]:
+        """Full-text search (SQLite FTS5 bm25 / PostgreSQL ts_rank), best first.
+
+        Any word may match (OR), so a natural-language question finds its notes.
+        Scores are "higher is better" on both back ends.
+        """
+        words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or not w.isascii()]
+        if not words:
+            return []
+        words = list(dict.fromkeys(words))[:64]
+        base = self._filtered(f).subquery()
+        with self._conn() as c:
+            if self.dialect == "sqlite":
+                match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
+                q = sa.text(
+                    "SELECT rowid, -bm25(guideline_fts, 4.0, 1.0, 2.0, 1.0) AS score "
+                    "FROM guideline_fts WHERE guideline_fts MATCH :m ORDER BY score DESC"
+                )
+                hits = [(r[0], float(r[1])) for r in c.execute(q, {"m": match})]
+            else:
+                tsq = " | ".join(re.sub(r"[^\w]", "", w) for w in words if re.sub(r"[^\w]", "", w))
+                q = sa.text(
+                    "SELECT id, ts_rank(to_tsvector('english', search_text), "
+                    "to_tsquery('english', :q)) AS score FROM guidelines "
+                    "WHERE to_tsvector('english', search_text) @@ to_tsquery('english', :q) "
+                    "ORDER BY score DESC"
+                )
+                hits = [(r[0], float(r[1])) for r in c.execute(q, {"q": tsq})]
+            if not hits:
+                return []
+            allowed = {r[0] for r in c.execute(sa.select(base.c.id))}
+            ranked = [(gid, s) for gid, s in hits if gid in allowed][:limit]
+            by_id = {g.id: g for g in self._load(c, sa.select(_G).where(_G.c.id.in_([g for g, _ in ranked])), False)}
+        return [(by_id[gid], s) for gid, s in ranked if gid in by_id]
+
+    def _load(self, c: sa.Connection, q: sa.Select, with_versions: bool) -> list[Guideline]:
+        rows = c.execute(q).mappings().all()
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        tags: dict[int, list[str]] = {i: [] for i in ids}
+        srcs: dict[int, list[Source]] = {i: [] for i in ids}
+        vers: dict[int, list[GuidelineVersion]] = {i: [] for i in ids}
+        cur: dict[int, Any] = {}
+        for chunk in _chunks(ids, 900):
+            for gid, tag in c.execute(
+                sa.select(_T.c.guideline_id, _T.c.tag).where(_T.c.guideline_id.in_(chunk)).order_by(_T.c.tag)
+            ):
+                tags[gid].append(tag)
+            for r in c.execute(
+                sa.select(_S).where(_S.c.guideline_id.in_(chunk)).order_by(_S.c.id)
+            ).mappings():
+                srcs[r["guideline_id"]].append(Source(r["source_file"], r["source_line"], r["source_kind"]))
+            vq = sa.select(_V).where(_V.c.guideline_id.in_(chunk))
+            if not with_versions:
+                vq = vq.join(_G, sa.and_(_G.c.id == _V.c.guideline_id, _G.c.current_version == _V.c.version))
+            for r in c.execute(vq.order_by(_V.c.guideline_id, _V.c.version)).mappings():
+                v = GuidelineVersion(
+                    version=r["version"],
+                    content=r["content"],
+                    rationale=r["rationale"],
+                    examples=json.loads(r["examples_json"] or "{}"),
+                    source_file=r["source_file"],
+                    source_line=r["source_line"],
+                    source_kind=r["source_kind"],
+                    content_hash=r["content_hash"],
+                    change_reason=r["change_reason"],
+                    created_at=r["created_at"],
+                )
+                vers[r["guideline_id"]].append(v)
+        out = []
+        for r in rows:
+            gid = r["id"]
+            current = next(v for v in vers[gid] if v.version == r["current_version"])
+            cur[gid] = current
+            out.append(
+                Guideline(
+                    id=gid,
+                    scope_type=r["scope_type"],
+                    scope_id=r["scope_id"] or None,
+                    name=r["name"],
+                    category=r["category"],
+                    priority=r["priority"],
+                    is_active=bool(r["is_active"]),
+                    tags=tags[gid],
+                    metadata=json.loads(r["metadata_json"] or "{}"),
+                    version=r["current_version"],
+                    content=current.content,
+                    rationale=current.rationale,
+                    examples={"good": [], "bad": [], **current.examples},
+                    content_hash=r["content_hash"],
+                    sources=srcs[gid],
+                    created_at=r["created_at"],
+                    updated_at=r["updated_at"],
+                    versions=vers[gid] if with_versions else None,
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ ingest runs
+    def start_run(self, paths: list[str]) -> int:
+        with self._conn() as c:
+            return c.execute(
+                schema.ingest_runs.insert().values(
+                    started_at=_now(), paths_json=json.dumps(paths, ensure_ascii=False)
+                )
+            ).inserted_primary_key[0]
+
+    def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
+        with self._conn() as c:
+            c.execute(
+                schema.ingest_runs.update()
+                .where(schema.ingest_runs.c.id == run_id)
+                .values(finished_at=_now(), summary_json=json.dumps(summary, ensure_ascii=False, default=str))
+            )
+
+    def record_findings(self, run_id: int, findings: list[tuple[str, int | None, str]]) -> None:
+        """Store (file, line, type) of each redacted secret — never the value."""
+        if not findings:
+            return
+        with self._conn() as c:
+            c.execute(
+                schema.secret_findings.insert(),
+                [
+                    {"run_id": run_id, "file": f, "line": ln, "secret_type": t, "created_at": _now()}
+                    for f, ln, t in findings
+                ],
+            )
+
+    def findings(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        t = schema.secret_findings
+        q = sa.select(t.c.run_id, t.c.file, t.c.line, t.c.secret_type).order_by(t.c.id)
+        if run_id is not None:
+            q = q.where(t.c.run_id == run_id)
+        with self._conn() as c:
+            return [dict(r) for r in c.execute(q).mappings()]
+
+    def stats(self) -> dict[str, int]:
+        with self._conn() as c:
+            total = c.execute(sa.select(sa.func.count()).select_from(_G)).scalar_one()
+            active = c.execute(
+                sa.select(sa.func.count()).select_from(_G).where(_G.c.is_active.is_(True))
+            ).scalar_one()
+            versions = c.execute(sa.select(sa.func.count()).select_from(_V)).scalar_one()
+        return {"guidelines": total, "active": active, "versions": versions}
+
+
+def _search_text(inp: GuidelineInput) -> str:
+    return "\n".join(x for x in (inp.name, inp.category, " ".join(inp.tags), inp.content, inp.rationale or "") if x)
+
+
+def _clean_examples(ex: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    ex = ex or {}
+    return {"good": list(ex.get("good") or []), "bad": list(ex.get("bad") or [])}
+
+
+def _chunks(seq: list[int], n: int) -> Iterator[list[int]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
