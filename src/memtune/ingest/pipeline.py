@@ -1,0 +1,229 @@
+"""``ingest``: files on disk → redacted, parsed, deduplicated guidelines in the store.
+
+Reading and parsing happen first, outside any transaction; all writes then happen in
+one transaction, so a crash mid-run leaves the store exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memtune.errors import InputError
+from memtune.ingest.dedup import MergedRule, merge_duplicates
+from memtune.ingest.discover import discover
+from memtune.ingest.readers import parse_memory_text
+from memtune.ingest.secrets import redact_secrets
+from memtune.ingest.textio import read_memory_bytes
+from memtune.ingest.types import MemoryFile, RuleDraft, SecretFinding, SkippedFile
+from memtune.store import GuidelineInput, GuidelineStore, Source
+from memtune.store.normalize import normalized_hash
+from memtune.store.types import SCOPE_TYPES
+
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did. Secret findings carry file/line/type, never values."""
+
+    db: str
+    scope_type: str
+    scope_id: str | None
+    run_id: int | None = None
+    files_by_kind: Counter[str] = field(default_factory=Counter)
+    rules_found: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    merged: int = 0
+    secrets: list[SecretFinding] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    guideline_ids: list[int] = field(default_factory=list)
+    dry_run: bool = False
+
+    @property
+    def files_read(self) -> int:
+        return sum(self.files_by_kind.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "db": self.db,
+            "scope": {"type": self.scope_type, "id": self.scope_id},
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "files_read": self.files_read,
+            "files_by_kind": dict(sorted(self.files_by_kind.items())),
+            "rules_found": self.rules_found,
+            "guidelines": {
+                "added": self.added,
+                "updated": self.updated,
+                "unchanged": self.unchanged,
+                "merged": self.merged,
+            },
+            "secrets_redacted": [
+                {"file": s.file, "line": s.line, "type": s.type} for s in self.secrets
+            ],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in self.skipped],
+            "warnings": list(self.warnings),
+        }
+
+
+def default_scope_id(paths: Sequence[Path]) -> str:
+    """The project a run belongs to: the first directory's name (or a file's parent's)."""
+    p = Path(paths[0]).expanduser().resolve()
+    return (p if p.is_dir() else p.parent).name or "default"
+
+
+def read_files(
+    files: list[MemoryFile], report: IngestReport, progress: ProgressFn | None = None
+) -> list[tuple[MemoryFile, RuleDraft]]:
+    """Decode, redact and parse each file. Unreadable files become ``report.skipped``."""
+    items: list[tuple[MemoryFile, RuleDraft]] = []
+    for i, mf in enumerate(files):
+        try:
+            decoded = read_memory_bytes(mf.path)
+        except InputError as exc:
+            report.skipped.append(SkippedFile(mf.rel, exc.message))
+            continue
+        except OSError as exc:
+            report.skipped.append(SkippedFile(mf.rel, f"cannot read: {exc.strerror or exc}"))
+            continue
+        report.warnings.extend(decoded.warnings)
+        text, findings = redact_secrets(decoded.text, mf.rel)
+        report.secrets.extend(findings)
+        parsed = parse_memory_text(text, mf)
+        report.warnings.extend(parsed.warnings)
+        report.files_by_kind[mf.kind] += 1
+        items.extend((mf, r) for r in parsed.rules)
+        if progress:
+            progress("read", i + 1, len(files))
+    report.rules_found = len(items)
+    return items
+
+
+def _to_input(rule: MergedRule, scope_type: str, scope_id: str | None, name: str) -> GuidelineInput:
+    d, mf = rule.draft, rule.file
+    kinds = sorted({mf.kind, *(f.kind for f, _ in rule.duplicates)})
+    meta = dict(d.metadata)
+    meta["kinds"] = kinds
+    if d.section:
+        meta["section"] = d.section
+    if mf.imported_from:
+        meta["imported_from"] = mf.imported_from
+    return GuidelineInput(
+        name=name,
+        content=d.content,
+        category=d.category,
+        priority=d.priority,
+        scope_type=scope_type,
+        scope_id=scope_id,
+        tags=sorted(set(d.tags)),
+        rationale=d.rationale,
+        examples={"good": list(d.examples.get("good", [])), "bad": list(d.examples.get("bad", []))},
+        source=Source(mf.rel, d.line, mf.kind),
+        extra_sources=[Source(f.rel, dd.line, f.kind) for f, dd in rule.duplicates],
+        metadata=meta,
+    )
+
+
+def _unique_name(store: GuidelineStore, inp: GuidelineInput, used: set[str]) -> str:
+    """Keep names unique per scope without letting one file's rule overwrite another's.
+
+    A name already held by a guideline that came from a *different* file gets the
+    file appended, so two files' "Testing" sections stay two guidelines.
+    """
+    name = inp.name.strip()[:250]
+    src = inp.source.file if inp.source else None
+    candidates = [name, f"{name} ({src})" if src else name]
+    candidates += [f"{name} ({src}) #{n}" for n in range(2, 1000)]
+    for cand in candidates:
+        if cand in used:
+            continue
+        existing = store.get_by_name(cand, inp.scope_type, inp.scope_id)
+        if existing is None or any(s.file == src for s in existing.sources):
+            used.add(cand)
+            return cand
+    raise InputError(f"cannot find a unique name for rule {name!r} in {src}")
+
+
+def write_rules(
+    store: GuidelineStore,
+    rules: list[MergedRule],
+    report: IngestReport,
+    progress: ProgressFn | None = None,
+) -> None:
+    used: set[str] = set()
+    for i, rule in enumerate(rules):
+        inp = _to_input(rule, report.scope_type, report.scope_id, rule.draft.name)
+        report.merged += len([f for f, _ in rule.duplicates if f.path != rule.file.path])
+        existing_id = store.find_by_norm_hash(normalized_hash(inp.content), inp.scope_type, inp.scope_id)
+        if existing_id is not None:
+            existing = store.get(existing_id)
+            if existing.name != inp.name and existing.name not in used:
+                # the same text is already stored under another name: add this source only
+                new_file = bool(inp.source) and inp.source.file not in {s.file for s in existing.sources}
+                for s in [inp.source, *inp.extra_sources]:
+                    if s is not None:
+                        store.add_source(existing_id, s)
+                if new_file:
+                    report.merged += 1
+                else:
+                    report.unchanged += 1
+                used.add(existing.name)
+                report.guideline_ids.append(existing_id)
+                continue
+        inp.name = _unique_name(store, inp, used)
+        res = store.upsert(inp)
+        setattr(report, res.action, getattr(report, res.action) + 1)
+        report.guideline_ids.append(res.guideline_id)
+        if progress:
+            progress("store", i + 1, len(rules))
+
+
+def ingest(
+    paths: Sequence[str | os.PathLike[str]],
+    store: GuidelineStore,
+    *,
+    kind: str | None = None,
+    scope_type: str = "project",
+    scope_id: str | None = None,
+    dry_run: bool = False,
+    progress: ProgressFn | None = None,
+) -> IngestReport:
+    """Ingest agent-memory files/trees into ``store`` in one transaction.
+
+    ``scope_id`` defaults to the first path's directory name for project scope.
+    With ``dry_run`` nothing is written; the report says what would happen.
+    """
+    if not paths:
+        raise InputError("no paths given", hint="memtune ingest PATH [PATH...] (a repo folder or files)")
+    if scope_type not in SCOPE_TYPES:
+        raise InputError(
+            f"scope {scope_type!r} is not one of {', '.join(SCOPE_TYPES)}", hint="use --scope project"
+        )
+    ppaths = [Path(p).expanduser() for p in paths]
+    if scope_type != "global" and not scope_id:
+        scope_id = default_scope_id(ppaths)
+    if scope_type == "global":
+        scope_id = None
+    report = IngestReport(db=store.display_url, scope_type=scope_type, scope_id=scope_id, dry_run=dry_run)
+    files, skipped = discover(ppaths, kind=kind)
+    report.skipped.extend(skipped)
+    items = read_files(files, report, progress)
+    rules = merge_duplicates(items)
+    if dry_run:
+        report.merged = sum(len(r.duplicates) for r in rules)
+        report.added = len(rules)
+        return report
+    with store.transaction():
+        report.run_id = store.start_run([str(p) for p in ppaths])
+        write_rules(store, rules, report, progress)
+        store.record_findings(report.run_id, [(s.file, s.line, s.type) for s in report.secrets])
+        store.finish_run(report.run_id, report.to_dict())
+    return report

@@ -1,0 +1,209 @@
+"""GuidelineStore behaviour, run on SQLite and (in CI) PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from memtune.errors import InputError, NotFoundError
+from memtune.store import GuidelineFilter, GuidelineInput, Source
+
+
+def gi(name, content, **kw):
+    return GuidelineInput(name=name, content=content, **kw)
+
+
+def test_add_and_get_roundtrip(any_store):
+    g = any_store.add(
+        gi(
+            "Use Node 22",
+            "ALWAYS run `nvm use 22` before `yarn start`.",
+            category="environment",
+            priority=90,
+            tags=["node", "backend"],
+            rationale="Node 20 breaks the Prisma client",
+            examples={"good": ["nvm use 22 && yarn start"], "bad": ["yarn start"]},
+            source=Source("memory.md", 12, "memory"),
+            scope_id="estate",
+        )
+    )
+    again = any_store.get(g.id)
+    assert again.name == "Use Node 22"
+    assert again.category == "environment" and again.priority == 90
+    assert again.tags == ["backend", "node"]
+    assert again.examples == {"good": ["nvm use 22 && yarn start"], "bad": ["yarn start"]}
+    assert again.rationale == "Node 20 breaks the Prisma client"
+    assert again.sources == [Source("memory.md", 12, "memory")]
+    assert again.scope_type == "project" and again.scope_id == "estate"
+    assert again.version == 1 and again.is_active
+
+
+def test_default_priority_is_50(any_store):
+    assert any_store.add(gi("a", "text")).priority == 50
+
+
+def test_upsert_unchanged_is_noop_and_change_adds_version(any_store):
+    r1 = any_store.upsert(gi("r", "first text", source=Source("a.md", 1)))
+    r2 = any_store.upsert(gi("r", "first text", source=Source("a.md", 1)))
+    assert (r1.action, r2.action) == ("added", "unchanged")
+    assert r2.version == 1
+    r3 = any_store.upsert(gi("r", "second text", source=Source("a.md", 1)))
+    assert r3.action == "updated" and r3.version == 2
+    g = any_store.get(r1.guideline_id, with_versions=True)
+    assert [v.content for v in g.versions] == ["first text", "second text"]
+    assert g.content == "second text"
+    assert g.versions[1].change_reason
+
+
+def test_edit_appends_version_and_keeps_history(any_store):
+    g = any_store.add(gi("x", "old"))
+    any_store.edit(g.id, content="new", change_reason="fixed typo")
+    any_store.edit(g.id, priority=80)  # attribute only: no new version
+    h = any_store.get(g.id, with_versions=True)
+    assert h.version == 2 and h.priority == 80
+    assert [(v.content, v.change_reason) for v in h.versions] == [("old", "created"), ("new", "fixed typo")]
+
+
+def test_duplicate_name_in_scope_refused_but_other_scope_ok(any_store):
+    any_store.add(gi("same", "a", scope_id="p1"))
+    with pytest.raises(InputError, match="already exists"):
+        any_store.add(gi("same", "b", scope_id="p1"))
+    any_store.add(gi("same", "c", scope_id="p2"))
+    any_store.add(gi("same", "d", scope_type="global"))
+
+
+def test_invalid_input_rejected_with_value(any_store):
+    with pytest.raises(InputError, match="priority 150"):
+        any_store.add(gi("p", "x", priority=150))
+    with pytest.raises(InputError, match="scope type 'team'"):
+        any_store.add(gi("p", "x", scope_type="team"))
+    with pytest.raises(InputError, match="empty content"):
+        any_store.add(gi("p", "   "))
+    assert any_store.count(GuidelineFilter(active_only=False)) == 0
+
+
+def test_get_missing_raises_not_found(any_store):
+    with pytest.raises(NotFoundError, match="no guideline with id 999"):
+        any_store.get(999)
+
+
+def test_deactivate_and_activate(any_store):
+    g = any_store.add(gi("a", "x"))
+    any_store.set_active(g.id, False)
+    assert any_store.count(GuidelineFilter()) == 0
+    assert any_store.count(GuidelineFilter(active_only=False)) == 1
+    any_store.set_active(g.id, True)
+    assert any_store.count(GuidelineFilter()) == 1
+
+
+@pytest.fixture
+def populated(any_store):
+    s = any_store
+    s.add(gi("g1", "global rule", scope_type="global", category="security", priority=95, tags=["sec", "critical"]))
+    s.add(gi("p1", "project one rule", scope_id="one", category="command", priority=70, tags=["cli"]))
+    s.add(gi("p2", "project two rule", scope_id="two", category="command", priority=40, tags=["cli", "critical"]))
+    s.add(gi("o1", "org rule", scope_type="org", scope_id="acme", category="workflow", priority=10))
+    s.add(gi("s1", "session note", scope_type="session", scope_id="abc", category="context", priority=50, tags=["sec"]))
+    return s
+
+
+def names(rows):
+    return sorted(g.name for g in rows)
+
+
+def test_filters(populated):
+    s = populated
+    assert names(s.query(GuidelineFilter(scope_type="project"))) == ["p1", "p2"]
+    assert names(s.query(GuidelineFilter(scope_type="project", scope_id="two"))) == ["p2"]
+    assert names(s.query(GuidelineFilter(category="command"))) == ["p1", "p2"]
+    assert names(s.query(GuidelineFilter(category=["security", "workflow"]))) == ["g1", "o1"]
+    assert names(s.query(GuidelineFilter(priority_min=50))) == ["g1", "p1", "s1"]
+    assert names(s.query(GuidelineFilter(priority_max=40))) == ["o1", "p2"]
+    assert names(s.query(GuidelineFilter(priority_min=40, priority_max=70))) == ["p1", "p2", "s1"]
+    assert names(s.query(GuidelineFilter(tags=["critical", "cli"]))) == ["g1", "p1", "p2"]
+    assert names(s.query(GuidelineFilter(tags=["critical", "cli"], tags_mode="all"))) == ["p2"]
+    assert names(s.query(GuidelineFilter(tags=["sec"], tags_mode="all"))) == ["g1", "s1"]
+
+
+def test_query_orders_by_priority_and_pages(populated):
+    s = populated
+    assert [g.name for g in s.query()] == ["g1", "p1", "s1", "p2", "o1"]
+    assert [g.name for g in s.query(limit=2, offset=2)] == ["s1", "p2"]
+    assert s.count() == 5
+
+
+def test_no_hidden_cap(any_store):
+    with any_store.transaction():
+        for i in range(130):
+            any_store.add(gi(f"rule {i}", f"content number {i}"))
+    assert len(any_store.query()) == 130
+    assert len(list(any_store.iter_guidelines(batch_size=7))) == 130
+
+
+def test_filter_problems_reported_together(any_store):
+    f = GuidelineFilter(scope_type="team", priority_min=120, priority_max=10)
+    with pytest.raises(InputError) as exc:
+        any_store.query(f)
+    msg = str(exc.value)
+    assert "team" in msg and "120" in msg
+
+
+def test_full_text_search_ranks_relevant_first(any_store):
+    s = any_store
+    s.add(gi("Start the backend", "Run `yarn start` in the background after `nvm use 22`.", category="command"))
+    s.add(gi("Reset the database", "Run `yarn prisma migrate reset` to wipe the dev database.", category="command"))
+    s.add(gi("Frontend dev server", "The frontend uses `npm run dev`, not yarn.", category="command"))
+    hits = s.search("how do I start the backend?")
+    assert hits and hits[0][0].name == "Start the backend"
+    assert all(score > 0 for _, score in hits) or s.dialect == "postgresql"
+    hits = s.search("wipe database")
+    assert hits[0][0].name == "Reset the database"
+    assert s.search("   ") == []
+    assert s.search("kubernetes helm chart") == []
+
+
+def test_search_respects_filter_and_updates(any_store):
+    s = any_store
+    g = s.add(gi("Cache", "Redis caches sessions", category="architecture"))
+    s.add(gi("Other", "Redis is also the queue", category="workflow"))
+    assert [x.name for x, _ in s.search("redis", GuidelineFilter(category="architecture"))] == ["Cache"]
+    s.edit(g.id, content="Memcached caches sessions")
+    assert [x.name for x, _ in s.search("memcached")] == ["Cache"]
+    assert [x.name for x, _ in s.search("redis")] == ["Other"]
+    s.set_active(g.id, False)
+    assert s.search("memcached") == []
+
+
+def test_unicode_content(any_store):
+    g = any_store.add(gi("Deutsch", "Immer `make test` ausführen, bevor du pushst. 提交前运行测试。"))
+    assert "ausführen" in any_store.get(g.id).content
+    assert any_store.search("ausführen")[0][0].id == g.id
+
+
+def test_transaction_rolls_back_everything(any_store):
+    s = any_store
+    s.add(gi("keep", "kept"))
+    with pytest.raises(RuntimeError):
+        with s.transaction():
+            s.add(gi("new", "should vanish"))
+            s.upsert(gi("keep", "changed"))
+            raise RuntimeError("crash mid-run")
+    assert names(s.query()) == ["keep"]
+    assert s.get_by_name("keep").content == "kept"
+    assert s.search("vanish") == []
+
+
+def test_sources_accumulate_without_duplicates(any_store):
+    r = any_store.upsert(gi("r", "t", source=Source("AGENTS.md", 3, "agents")))
+    any_store.upsert(gi("r", "t", source=Source("AGENTS.md", 3, "agents"), extra_sources=[Source("CLAUDE.md", 9, "claude")]))
+    any_store.add_source(r.guideline_id, Source("CLAUDE.md", 9, "claude"))
+    assert [s.file for s in any_store.get(r.guideline_id).sources] == ["AGENTS.md", "CLAUDE.md"]
+
+
+def test_migrations_recorded_and_idempotent(any_store):
+    from memtune.store import GuidelineStore
+    from memtune.store.migrations import MIGRATIONS
+
+    assert any_store.migrations_applied == [n for n, _ in MIGRATIONS]
+    again = GuidelineStore(any_store.url)
+    assert again.migrations_applied == []
+    again.close()
