@@ -3,6 +3,9 @@
 from memtune.cli.app import app
 from memtune.cli import guidelines as _guidelines  # noqa: F401  (registers commands)
 from memtune.cli import ingest as _ingest  # noqa: F401
+from memtune.cli import export as _export  # noqa: F401
+from memtune.cli import evaluate as _evaluate  # noqa: F401
+from memtune.cli import serve as _serve  # noqa: F401
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from rich.console import Console
 from memtune import __version__
 from memtune.errors import MemtuneError
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 app = typer.Typer(
     name="memtune",

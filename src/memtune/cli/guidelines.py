@@ -164,7 +164,7 @@ def _read_content(content: str | None, file: Path | None) -> str | None:
     if content is not None and file is not None:
         raise InputError("give the text either as --content or --file, not both")
     if file is None:
-        return None
+        return content
     if str(file) == "-":
         return sys.stdin.read()
     try:

@@ -16,6 +16,7 @@ from memtune.store.normalize import normalize_text
 
 SIMILARITY = 0.92
 _BLOCK_WORDS = 4
+_MAX_CANDIDATES = 64
 
 
 @dataclass
@@ -26,6 +27,11 @@ class MergedRule:
     draft: RuleDraft
     norm: str
     duplicates: list[tuple[MemoryFile, RuleDraft]] = field(default_factory=list)
+    matcher: SequenceMatcher | None = field(default=None, repr=False)
+
+    @property
+    def words(self) -> set[str]:
+        return set(self.norm.split())
 
 
 def merge_duplicates(items: list[tuple[MemoryFile, RuleDraft]]) -> list[MergedRule]:
@@ -37,17 +43,9 @@ def merge_duplicates(items: list[tuple[MemoryFile, RuleDraft]]) -> list[MergedRu
         norm = normalize_text(draft.content)
         hit = by_norm.get(norm)
         if hit is None and len(norm) >= 40:
-            block = " ".join(norm.split()[:_BLOCK_WORDS])
-            for cand in by_block.get(block, ()):
-                sm = SequenceMatcher(None, cand.norm, norm, autojunk=False)
-                if sm.real_quick_ratio() >= SIMILARITY and sm.quick_ratio() >= SIMILARITY and sm.ratio() >= SIMILARITY:
-                    hit = cand
-                    break
-        if hit is not None and hit.file.path != mf.path:
-            hit.duplicates.append((mf, draft))
-            continue
-        if hit is not None and hit.file.path == mf.path and hit.norm == norm:
-            # the same text twice in one file: keep both occurrences as sources
+            hit = _similar(norm, by_block.get(" ".join(norm.split()[:_BLOCK_WORDS]), ()))
+        if hit is not None and (hit.file.path != mf.path or hit.norm == norm):
+            # another file's copy, or the very same text twice in one file: one rule, more sources
             hit.duplicates.append((mf, draft))
             continue
         rule = MergedRule(mf, draft, norm)
@@ -56,3 +54,21 @@ def merge_duplicates(items: list[tuple[MemoryFile, RuleDraft]]) -> list[MergedRu
         if len(norm) >= 40:
             by_block.setdefault(" ".join(norm.split()[:_BLOCK_WORDS]), []).append(rule)
     return out
+
+
+def _similar(norm: str, candidates) -> MergedRule | None:
+    """First candidate whose text is ≥ SIMILARITY alike; cheap length/word checks go first."""
+    words = set(norm.split())
+    for cand in candidates[-_MAX_CANDIDATES:]:
+        if not 0.85 <= len(norm) / max(1, len(cand.norm)) <= 1.18:
+            continue
+        cw = cand.words
+        if len(words & cw) / max(1, len(words | cw)) < 0.75:
+            continue
+        if cand.matcher is None:
+            cand.matcher = SequenceMatcher(None, autojunk=False)
+            cand.matcher.set_seq2(cand.norm)
+        cand.matcher.set_seq1(norm)
+        if cand.matcher.quick_ratio() >= SIMILARITY and cand.matcher.ratio() >= SIMILARITY:
+            return cand
+    return None

@@ -6,6 +6,7 @@ one transaction, so a crash mid-run leaves the store exactly as it was.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from memtune.ingest.secrets import redact_secrets
 from memtune.ingest.textio import read_memory_bytes
 from memtune.ingest.types import MemoryFile, RuleDraft, SecretFinding, SkippedFile
 from memtune.store import GuidelineInput, GuidelineStore, Source
+from memtune.store.store import ScopeIndex
 from memtune.store.normalize import normalized_hash
 from memtune.store.types import SCOPE_TYPES
 
@@ -132,7 +134,7 @@ def _to_input(rule: MergedRule, scope_type: str, scope_id: str | None, name: str
     )
 
 
-def _unique_name(store: GuidelineStore, inp: GuidelineInput, used: set[str]) -> str:
+def _unique_name(idx: ScopeIndex, inp: GuidelineInput, used: set[str]) -> str:
     """Keep names unique per scope without letting one file's rule overwrite another's.
 
     A name already held by a guideline that came from a *different* file gets the
@@ -140,13 +142,14 @@ def _unique_name(store: GuidelineStore, inp: GuidelineInput, used: set[str]) -> 
     """
     name = inp.name.strip()[:250]
     src = inp.source.file if inp.source else None
-    candidates = [name, f"{name} ({src})" if src else name]
-    candidates += [f"{name} ({src}) #{n}" for n in range(2, 1000)]
+    candidates = itertools.chain(
+        [name, f"{name} ({src})" if src else name], (f"{name} ({src}) #{n}" for n in range(2, 10_000))
+    )
     for cand in candidates:
         if cand in used:
             continue
-        existing = store.get_by_name(cand, inp.scope_type, inp.scope_id)
-        if existing is None or any(s.file == src for s in existing.sources):
+        existing = idx.by_name.get(cand)
+        if existing is None or src in existing.sources:
             used.add(cand)
             return cand
     raise InputError(f"cannot find a unique name for rule {name!r} in {src}")
@@ -158,32 +161,56 @@ def write_rules(
     report: IngestReport,
     progress: ProgressFn | None = None,
 ) -> None:
+    """Decide added / updated / unchanged / merged per rule, then write.
+
+    Decisions use an in-memory index of the scope; new guidelines are inserted in
+    bulk, the (rarer) updates and extra sources one by one.
+    """
+    idx = store.scope_index(report.scope_type, report.scope_id)
     used: set[str] = set()
+    new: list[GuidelineInput] = []
     for i, rule in enumerate(rules):
         inp = _to_input(rule, report.scope_type, report.scope_id, rule.draft.name)
-        report.merged += len([f for f, _ in rule.duplicates if f.path != rule.file.path])
-        existing_id = store.find_by_norm_hash(normalized_hash(inp.content), inp.scope_type, inp.scope_id)
-        if existing_id is not None:
-            existing = store.get(existing_id)
-            if existing.name != inp.name and existing.name not in used:
-                # the same text is already stored under another name: add this source only
-                new_file = bool(inp.source) and inp.source.file not in {s.file for s in existing.sources}
-                for s in [inp.source, *inp.extra_sources]:
-                    if s is not None:
-                        store.add_source(existing_id, s)
-                if new_file:
-                    report.merged += 1
-                else:
-                    report.unchanged += 1
-                used.add(existing.name)
-                report.guideline_ids.append(existing_id)
-                continue
-        inp.name = _unique_name(store, inp, used)
-        res = store.upsert(inp)
-        setattr(report, res.action, getattr(report, res.action) + 1)
-        report.guideline_ids.append(res.guideline_id)
+        srcs = [s for s in [inp.source, *inp.extra_sources] if s is not None]
+        report.merged += len({f.path for f, _ in rule.duplicates} - {rule.file.path})
+        same_text = idx.by_norm.get(normalized_hash(inp.content))
+        if same_text is not None and same_text not in used and same_text != inp.name:
+            # the same text is already stored under another name: record this source only
+            existing = idx.by_name[same_text]
+            fresh = [s for s in srcs if existing.sources.get(s.file, -1) != s.line]
+            if any(s.file not in existing.sources for s in srcs):
+                report.merged += 1
+            else:
+                report.unchanged += 1
+            for s in fresh:
+                store.add_source(existing.id, s)
+                existing.sources[s.file] = s.line
+            used.add(same_text)
+            report.guideline_ids.append(existing.id)
+            continue
+        inp.name = _unique_name(idx, inp, used)
+        existing = idx.by_name.get(inp.name)
+        if existing is None:
+            new.append(inp)
+            continue
+        if existing.content_hash == inp.content_hash():
+            report.unchanged += 1
+            fresh = [s for s in srcs if existing.sources.get(s.file, -1) != s.line]
+            for s in fresh:
+                store.add_source(existing.id, s)
+            report.guideline_ids.append(existing.id)
+        else:
+            res = store.upsert(inp)
+            setattr(report, res.action, getattr(report, res.action) + 1)
+            report.guideline_ids.append(res.guideline_id)
         if progress:
             progress("store", i + 1, len(rules))
+    for start in range(0, len(new), 2000):
+        batch = new[start : start + 2000]
+        report.guideline_ids.extend(store.bulk_add(batch))
+        report.added += len(batch)
+        if progress:
+            progress("store", len(rules) - len(new) + start + len(batch), len(rules))
 
 
 def ingest(

@@ -37,12 +37,13 @@ _PREFERRED_LEGACY = ("cp1252", "latin_1", "iso8859_15")
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
 _NEWLINE_RE = re.compile("\r\n?|[\u2028\u2029]")
 
+# (byte-order mark, codec for the bytes after it, name reported as the encoding)
 _BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),  # must precede UTF-16 LE: it starts with the same bytes
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
+    (codecs.BOM_UTF32_LE, "utf-32-le", "utf-32-le"),  # before UTF-16 LE: same first bytes
+    (codecs.BOM_UTF32_BE, "utf-32-be", "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8", "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16-le", "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be", "utf-16-be"),
 )
 
 
@@ -101,11 +102,11 @@ def binary_reason(sample: bytes) -> str | None:
     """
     if not sample or b"\x00" not in sample:
         return None
-    if any(sample.startswith(bom) for bom, _ in _BOMS) or _utf16_without_bom(sample):
+    if any(sample.startswith(bom) for bom, _, _ in _BOMS) or _utf16_without_bom(sample):
         return None
     # A stray NUL or two in otherwise valid UTF-8 text is damage, not a binary format.
     nuls = sample.count(0)
-    if nuls * 100 <= len(sample):
+    if nuls <= max(4, len(sample) // 100):
         try:
             sample.decode("utf-8")
             return None
@@ -126,14 +127,18 @@ def _decode_legacy(data: bytes) -> tuple[str, str] | None:
         return None
     best = matches[0]
     for preferred in _PREFERRED_LEGACY:
-        for m in matches:
-            if m.encoding == preferred and m.chaos <= best.chaos + 0.01:
-                best = m
-                break
-        else:
-            continue
-        break
-    return str(best), best.encoding
+        alt = next((m for m in matches if m.encoding == preferred and m.chaos <= best.chaos + 0.01), None)
+        if alt is not None:
+            best = alt
+            break
+    text = str(best)
+    if best.encoding not in _PREFERRED_LEGACY:
+        try:  # same characters either way (German in cp1250): name the likelier code page
+            if data.decode("cp1252") == text:
+                return text, "cp1252"
+        except UnicodeDecodeError:
+            pass
+    return text, best.encoding
 
 
 def _fix_mojibake(text: str) -> str:
@@ -143,7 +148,17 @@ def _fix_mojibake(text: str) -> str:
     characters; all of that would change rules the user wrote on purpose.
     """
     import ftfy
+    from ftfy.badness import BADNESS_RE
 
+    # One scan for tell-tale sequences, then ftfy (≈1 µs per character) on those lines only.
+    bad_lines: set[int] = set()
+    line, pos = 0, 0
+    for m in BADNESS_RE.finditer(text):
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        bad_lines.add(line)
+    if not bad_lines:
+        return text
     config = ftfy.TextFixerConfig(
         unescape_html=False,
         remove_terminal_escapes=False,
@@ -155,7 +170,10 @@ def _fix_mojibake(text: str) -> str:
         normalization=None,
         explain=False,
     )
-    return ftfy.fix_text(text, config)
+    lines = text.split("\n")
+    for i in sorted(bad_lines):
+        lines[i] = ftfy.fix_text(lines[i], config)
+    return "\n".join(lines)
 
 
 def decode_text(data: bytes, name: str) -> DecodedText:
@@ -169,39 +187,37 @@ def decode_text(data: bytes, name: str) -> DecodedText:
     text: str | None = None
     encoding = "utf-8"
 
-    for bom, codec in _BOMS:
+    for bom, codec, label in _BOMS:
         if data.startswith(bom):
+            encoding = label
             try:
-                text = data.decode(codec)
-                encoding = codec
+                text = data[len(bom) :].decode(codec)
             except UnicodeDecodeError:
-                text = data[len(bom) :].decode(codec.replace("-sig", ""), errors="replace")
-                encoding = codec
-                warnings.append(f"{name}: invalid {codec} bytes were replaced with U+FFFD")
+                text = data[len(bom) :].decode(codec, errors="replace")
+                warnings.append(f"{name}: invalid {label} bytes were replaced with U+FFFD")
             break
 
     if text is None:
         reason = binary_reason(data[:SNIFF_BYTES]) or binary_reason(data)
         if reason:
             raise UnreadableFile(name, reason)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            utf16 = _utf16_without_bom(data)
-            if utf16:
-                text = data.decode(utf16, errors="replace")
-                encoding = utf16
-                warnings.append(f"{name}: no byte-order mark; decoded as {utf16}")
-            else:
+        # ASCII in UTF-16 is valid UTF-8 full of NULs, so this check comes first.
+        utf16 = _utf16_without_bom(data) if b"\x00" in data[:SNIFF_BYTES] else None
+        if utf16:
+            text = data.decode(utf16, errors="replace")
+            encoding = utf16
+            warnings.append(f"{name}: no byte-order mark; decoded as {utf16}")
+        else:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
                 guess = _decode_legacy(data)
                 if guess is None:
-                    raise UnreadableFile(
-                        name, "binary file (not text in any known encoding)"
-                    ) from None
+                    raise UnreadableFile(name, "binary file (not text in any known encoding)") from None
                 text, encoding = guess
                 warnings.append(f"{name}: not valid UTF-8; decoded as {encoding} (best guess)")
 
-    text = text.lstrip("\ufeff")  # BOM decoded as a character by a non -sig codec
+    text = text.lstrip("\ufeff")  # a second BOM, or one that a legacy guess decoded
     text = _NEWLINE_RE.sub("\n", text)
 
     if text and not text.isascii():
@@ -223,14 +239,16 @@ def decode_text(data: bytes, name: str) -> DecodedText:
     return DecodedText(text=text, encoding=encoding, warnings=warnings)
 
 
-def read_memory_bytes(path: Path, *, max_bytes: int = MAX_FILE_BYTES) -> DecodedText:
-    """Read and decode one memory file.
+def read_memory_bytes(
+    path: Path, *, max_bytes: int = MAX_FILE_BYTES, name: str | None = None
+) -> DecodedText:
+    """Read and decode one memory file; ``name`` (default: the path) is used in messages.
 
     Raises :class:`UnreadableFile` (an InputError) with a short ``reason`` when the file
     is not a regular file, larger than ``max_bytes``, unreadable or binary.
     """
     path = Path(path)
-    name = str(path)
+    name = name or str(path)
     try:
         st = path.stat()
     except FileNotFoundError:

@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -351,19 +352,24 @@ class GuidelineStore:
         self._add_source_rows(c, gid, srcs)
 
     def _add_source_rows(self, c: sa.Connection, gid: int, srcs: list[Source]) -> None:
+        """One row per (guideline, file): a rule that moved within its file updates its line."""
         if not srcs:
             return
         have = {
-            (r[0], r[1])
+            r[0]: (r[1], r[2])
             for r in c.execute(
-                sa.select(_S.c.source_file, _S.c.source_line).where(_S.c.guideline_id == gid)
+                sa.select(_S.c.source_file, _S.c.source_line, _S.c.id).where(_S.c.guideline_id == gid)
             )
         }
         rows = []
         for s in srcs:
-            if (s.file, s.line) in have:
+            if s.file in have:
+                line, sid = have[s.file]
+                if s.line is not None and line != s.line:
+                    c.execute(_S.update().where(_S.c.id == sid).values(source_line=s.line))
+                    have[s.file] = (s.line, sid)
                 continue
-            have.add((s.file, s.line))
+            have[s.file] = (s.line, None)
             rows.append(
                 {
                     "guideline_id": gid,
@@ -375,6 +381,121 @@ class GuidelineStore:
             )
         if rows:
             c.execute(_S.insert(), rows)
+
+    def bulk_add(self, inputs: list[GuidelineInput]) -> list[int]:
+        """Insert many *new* guidelines with a handful of statements (ingest's fast path).
+
+        The caller guarantees the names are new in their scope; returns ids in input order.
+        """
+        if not inputs:
+            return []
+        for inp in inputs:
+            _validate_input(inp)
+        now = _now()
+        rows = []
+        hashes = []
+        for inp in inputs:
+            h = inp.content_hash()
+            hashes.append(h)
+            rows.append(
+                {
+                    "scope_type": inp.scope_type,
+                    "scope_id": _scope_id(inp.scope_type, inp.scope_id),
+                    "name": inp.name,
+                    "category": inp.category,
+                    "priority": inp.priority,
+                    "is_active": inp.is_active,
+                    "metadata_json": json.dumps(inp.metadata, ensure_ascii=False, default=str),
+                    "current_version": 1,
+                    "content_hash": h,
+                    "norm_hash": normalized_hash(inp.content),
+                    "search_text": _search_text(inp),
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        with self._conn() as c:
+            ids = [
+                r[0]
+                for r in c.execute(_G.insert().returning(_G.c.id, sort_by_parameter_order=True), rows)
+            ]
+            versions, tags, sources, fts = [], [], [], []
+            for gid, inp, h in zip(ids, inputs, hashes, strict=True):
+                src = inp.source
+                versions.append(
+                    {
+                        "guideline_id": gid,
+                        "version": 1,
+                        "content": inp.content,
+                        "rationale": inp.rationale,
+                        "examples_json": json.dumps(_clean_examples(inp.examples), ensure_ascii=False),
+                        "source_file": src.file if src else None,
+                        "source_line": src.line if src else None,
+                        "source_kind": src.kind if src else None,
+                        "content_hash": h,
+                        "change_reason": inp.change_reason or "created",
+                        "created_at": now,
+                    }
+                )
+                tags += [{"guideline_id": gid, "tag": t} for t in sorted({t.strip() for t in inp.tags if t and t.strip()})]
+                seen: set[str] = set()
+                for s_ in ([src] if src else []) + list(inp.extra_sources):
+                    if s_.file in seen:
+                        continue
+                    seen.add(s_.file)
+                    sources.append(
+                        {"guideline_id": gid, "source_file": s_.file, "source_line": s_.line, "source_kind": s_.kind, "first_seen": now}
+                    )
+                fts.append(
+                    {
+                        "id": gid,
+                        "name": inp.name,
+                        "cat": inp.category,
+                        "tags": " ".join(inp.tags),
+                        "body": "\n".join(x for x in (inp.content, inp.rationale or "") if x),
+                    }
+                )
+            c.execute(_V.insert(), versions)
+            if tags:
+                c.execute(_T.insert(), tags)
+            if sources:
+                c.execute(_S.insert(), sources)
+            if self.dialect == "sqlite" and self.fts:
+                c.execute(
+                    sa.text(
+                        "INSERT INTO guideline_fts (rowid, name, category, tags, body) "
+                        "VALUES (:id, :name, :cat, :tags, :body)"
+                    ),
+                    fts,
+                )
+        return ids
+
+    def scope_index(self, scope_type: str, scope_id: str | None) -> ScopeIndex:
+        """Names, hashes and source files of every guideline in one scope, in one query each.
+
+        Ingest decides added / unchanged / merged in memory with this instead of
+        querying per rule.
+        """
+        sid = _scope_id(scope_type, scope_id)
+        idx = ScopeIndex()
+        with self._conn() as c:
+            for gid, name, h, nh in c.execute(
+                sa.select(_G.c.id, _G.c.name, _G.c.content_hash, _G.c.norm_hash).where(
+                    _G.c.scope_type == scope_type, _G.c.scope_id == sid
+                )
+            ):
+                idx.by_name[name] = IndexedGuideline(gid, name, h, {})
+                idx.by_norm.setdefault(nh, name)
+            ids = {g.id: g for g in idx.by_name.values()}
+            if ids:
+                q = (
+                    sa.select(_S.c.guideline_id, _S.c.source_file, _S.c.source_line)
+                    .join(_G, _G.c.id == _S.c.guideline_id)
+                    .where(_G.c.scope_type == scope_type, _G.c.scope_id == sid)
+                )
+                for gid, f, line in c.execute(q):
+                    ids[gid].sources[f] = line
+        return idx
 
     def _index(self, c: sa.Connection, gid: int, inp: GuidelineInput, new: bool = False) -> None:
         if self.dialect != "sqlite" or not self.fts:
@@ -647,6 +768,20 @@ class GuidelineStore:
             ).scalar_one()
             versions = c.execute(sa.select(sa.func.count()).select_from(_V)).scalar_one()
         return {"guidelines": total, "active": active, "versions": versions}
+
+
+@dataclass
+class IndexedGuideline:
+    id: int
+    name: str
+    content_hash: str
+    sources: dict[str, int | None]  # file -> line
+
+
+@dataclass
+class ScopeIndex:
+    by_name: dict[str, IndexedGuideline] = field(default_factory=dict)
+    by_norm: dict[str, str] = field(default_factory=dict)  # normalised-text hash -> name
 
 
 def _search_text(inp: GuidelineInput) -> str:

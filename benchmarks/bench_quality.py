@@ -1,0 +1,96 @@
+"""Quality figures of issue 5 for one adapter, against their targets.
+
+Prints: adapter keyword recall on held-out phrasings (≥ 0.85), base recall (≤ 0.30),
+adapter + retrieval recall (≥ 0.95), control questions answered with invented specifics
+(≤ 20 %), general-text loss change (≤ 5 %), plus base + retrieval and leaks for context.
+
+Run (after ingest → export → train):
+    .venv/bin/python benchmarks/bench_quality.py --adapter .memtune/adapters/memtune \
+        --bundle .memtune/bundles/memtune --db .memtune/memtune.db [--out DIR] [--limit N] [--strict]
+
+The full pipeline (ingest the example memory, export, train the default model, then this)
+is wired in by the lead once ``memtune run`` exists; until then pass an adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROWS = (
+    ("adapter_recall", "adapter recall (held-out phrasings)"),
+    ("base_recall", "base model recall"),
+    ("adapter_rag_recall", "adapter + retrieval recall"),
+    ("control_invented_rate", "controls: invented answers (adapter)"),
+    ("general_loss_change_pct", "general-text loss change"),
+)
+
+
+def _fmt(key: str, v: float | None) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:+.2f} %" if key == "general_loss_change_pct" else f"{v:.3f}"
+
+
+def _target(key: str, op: str, t: float) -> str:
+    return f"{op} {t:g} %" if key == "general_loss_change_pct" else f"{op} {t:g}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--adapter", type=Path, required=True, help="adapter dir written by `memtune train`")
+    ap.add_argument("--bundle", type=Path, help="bundle with held-out probes.jsonl (default: from memtune.json)")
+    ap.add_argument("--db", help="guideline store (enables the retrieval conditions)")
+    ap.add_argument("--probes", type=Path, action="append", default=[], help="extra probe file (repeatable)")
+    ap.add_argument("--out", type=Path, help="also write report.json/md/html here")
+    ap.add_argument("--limit", type=int, help="ask at most N probes (quick look; not for the recorded figures)")
+    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--strict", action="store_true", help="exit 1 when any target is missed")
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    args = ap.parse_args(argv)
+
+    from memtune.errors import MemtuneError
+    from memtune.evaluate import evaluate
+
+    t0 = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            print(f"  {stage}: {total} done ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
+
+    try:
+        report = evaluate(args.adapter, bundle=args.bundle, db=args.db, extra_probe_files=args.probes,
+                          out_dir=args.out, limit=args.limit, max_new_tokens=args.max_new_tokens,
+                          batch_size=args.batch_size, progress=progress)
+    except MemtuneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    checks = report.target_checks()
+    h = report.headline()
+    if args.json:
+        print(json.dumps({"figures": h, "targets": checks, "seconds": round(time.perf_counter() - t0, 1),
+                          "probes": len(report.probes), "controls": len(report.controls)}, indent=2))
+    else:
+        print(f"\nadapter {args.adapter}  ·  {len(report.probes)} probes, {len(report.controls)} controls, "
+              f"{time.perf_counter() - t0:.0f}s\n")
+        print(f"{'figure':40} {'value':>10} {'target':>10}  met")
+        for key, name in ROWS:
+            c = checks[key]
+            met = "–" if c["met"] is None else ("yes" if c["met"] else "NO")
+            print(f"{name:40} {_fmt(key, c['value']):>10} {_target(key, c['op'], c['target']):>10}  {met}")
+        print(f"{'base + retrieval recall':40} {_fmt('x', h['base_rag_recall']):>10}")
+        print(f"{'secret leaks in answers':40} {report.leak_count:>10}")
+        for w in report.warnings:
+            print(f"warning: {w}")
+        if report.files:
+            print(f"report: {report.files.get('html')}")
+    missed = [k for k, c in checks.items() if c["met"] is False] + (["leaks"] if report.leak_count else [])
+    return 1 if args.strict and missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

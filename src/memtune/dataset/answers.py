@@ -1,0 +1,147 @@
+"""Answer forms: the same guideline said several right ways.
+
+If every example of a guideline had the same output the model would learn one string
+keyed on one prompt shape. Forms here vary the framing (full note, short direct answer,
+command first, with the reason, with an example) while each keeps the note's concrete
+content — every probe keyword is a substring of every positive answer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from memtune.dataset.keywords import norm
+from memtune.dataset.text import REDACTED_RE, ensure_period, sentences, split_blocks, upper_first
+from memtune.dataset.topics import Topic
+
+_LABEL_RE = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,120})(?:\*\*|__)\s*[:—–-]\s*")
+_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+
+# Intent (question family) → the form that answers it most directly.
+_PREFERRED = {"command": "code_first", "should": "yes", "why": "rationale", "pattern": "example"}
+_LEADS = {
+    "rule": "The rule here: ",
+    "gotcha": "This is a known gotcha here. ",
+    "pattern": "In this codebase: ",
+    "command": "",
+    "lesson": "Lesson learned: ",
+    "fact": "",
+}
+
+
+@dataclass(frozen=True)
+class GuidelineText:
+    """A guideline's answerable parts, cleaned once and reused for every example."""
+
+    name: str
+    body: str  # markdown, code fences intact
+    rationale: str
+    good: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+
+def clean_body(name: str, content: str) -> str:
+    """The note as an answer: no HTML comments, no repeated '**Name**:' label, tidy blank lines."""
+    text = _HTML_COMMENT_RE.sub("", content or "").strip()
+    m = _LABEL_RE.match(text)
+    if m and _same(m.group(1), name):
+        text = upper_first(text[m.end():])
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return upper_first(text) if text[:1].isalpha() else text
+
+
+def _same(a: str, b: str) -> bool:
+    return norm(a).strip(".:") == norm(b).strip(".:")
+
+
+def _format_example(ex: str) -> str:
+    ex = ex.strip()
+    if ex.startswith(("```", "~~~")) or "`" in ex:
+        return ex
+    if "\n" in ex or re.search(r"[;{}()=]|^\s*(?:\$|npm|yarn|git|docker|python)\b", ex):
+        return f"```\n{ex}\n```"
+    return ensure_period(upper_first(ex))
+
+
+def direct(text: GuidelineText) -> str:
+    """The shortest part of the note that still contains every keyword and every command."""
+    out: list[str] = []
+    missing = {norm(k) for k in text.keywords}
+    first = True
+    for block in split_blocks(text.body):
+        if block.kind == "code":
+            out.append(block.raw)
+            missing = {k for k in missing if k not in norm(block.text)}
+            continue
+        chosen = []
+        for s in sentences(block.text):
+            hits = {k for k in missing if k in norm(s)}
+            if first or hits:
+                chosen.append(ensure_period(s))
+                missing -= hits
+            first = False
+        if chosen:
+            out.append(" ".join(chosen))
+    short = "\n\n".join(out)
+    return short if all(norm(k) in norm(short) for k in text.keywords) else text.body
+
+
+def code_first(text: GuidelineText) -> str | None:
+    """Commands before the explanation: what a developer asking 'which command' wants first."""
+    blocks = split_blocks(text.body)
+    code = [b.raw for b in blocks if b.kind == "code"]
+    if not code:
+        return None
+    words = [b.text for b in blocks if b.kind == "text"]
+    if blocks[0].kind == "code" or not words:
+        lead = "Run:" if len(code) == 1 else "Run these:"
+        return "\n\n".join([lead + "\n" + code[0], *code[1:], *words])
+    return "\n\n".join([*code, *words])
+
+
+def forms(text: GuidelineText, topic: Topic) -> dict[str, str]:
+    """Every available answer form for the guideline (distinct strings only)."""
+    body = text.body
+    out: dict[str, str] = {"full": body}
+    d = direct(text)
+    if d != body:
+        out["direct"] = d
+    cf = code_first(text)
+    if cf and cf != body:
+        out["code_first"] = cf
+    if text.rationale:
+        out["rationale"] = f"{ensure_period(upper_first(text.rationale))}\n\n{body}"
+        out["with_reason"] = f"{body}\n\nWhy: {ensure_period(text.rationale)}"
+    if text.good:
+        examples = "\n".join(_format_example(g) for g in text.good[:2])
+        out["example"] = f"{body}\n\nFor example:\n{examples}"
+    if topic.polarity == "do" and topic.vp:
+        out["yes"] = f"Yes. {body}"
+    lead = _LEADS.get(topic.group, "")
+    if lead:
+        out["lead"] = lead + body
+    name = topic.name.strip()
+    if name and len(name.split()) <= 8 and not norm(body).startswith(norm(name)) and not REDACTED_RE.search(name):
+        out["named"] = f"{upper_first(name)}: {body}"
+    return out
+
+
+def pick_form(available: dict[str, str], intent: str, used: dict[str, int], index: int) -> str:
+    """The form for one example: the intent's natural form, else the least-used one.
+
+    Ties go to a fixed order rotated by ``index`` so consecutive examples differ.
+    """
+    preferred = _PREFERRED.get(intent)
+    if preferred in available and used.get(preferred, 0) <= min(used.get(k, 0) for k in available):
+        return preferred
+    if intent == "why" and "rationale" in available:
+        return "rationale"
+    order = ["full", "direct", "code_first", "lead", "with_reason", "named", "example", "rationale"]
+    if intent != "should":
+        order = [k for k in order if k != "yes"]
+    candidates = [k for k in order if k in available]
+    if not candidates:
+        return "full"
+    rot = candidates[index % len(candidates):] + candidates[: index % len(candidates)]
+    return min(rot, key=lambda k: used.get(k, 0))

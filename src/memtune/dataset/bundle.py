@@ -1,0 +1,454 @@
+"""export_guidelines_as_lora: store → a complete, atomically written training bundle.
+
+Guidelines stream through in id order (flat memory, no cap); each one's examples are
+split and written as they are made. Everything goes into a temp directory next to the
+target that is renamed into place at the end, so a killed export never leaves half a
+bundle where the user expects a whole one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from memtune.dataset import artifacts
+from memtune.dataset.config import ExportConfig
+from memtune.dataset.examples import prepare
+from memtune.dataset.formats import SIDECAR_FORMATS, llama_factory_entry
+from memtune.dataset.paraphrase import Paraphraser
+from memtune.dataset.presets import adapter_config, resolve_model, write_adapter_config
+from memtune.dataset.render import RECENT_NOTES, Note, Rendered, RenderSettings, note_dict, render_batch, render_guideline
+from memtune.dataset.topics import clean_name
+from memtune.errors import ConfigError, MemtuneError
+
+SEARCH_DISTRACTORS_MAX = 1000  # up to this many guidelines, distractors come from full-text search
+PARALLEL_MIN = 5000  # from this many guidelines on, worker processes render batches
+_BATCH = 250
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ExportResult:
+    """What an export produced (seed 004's LoRAExportResult)."""
+
+    success: bool
+    format: str
+    files: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"success": self.success, "format": self.format, "files": self.files, "stats": self.stats,
+                "warnings": self.warnings, "error": self.error}
+
+
+def export_guidelines_as_lora(store: Any, config: ExportConfig, *, progress: Progress | None = None) -> ExportResult:
+    """Export every guideline matching ``config.filter`` as a training bundle at ``config.output_path``.
+
+    Raises ConfigError for an unusable target; returns ``success=False`` with ``error`` when
+    nothing matches or the files cannot be written.
+    """
+    out = Path(config.output_path or "")
+    _check_target(out, config.force)
+    total = store.count(config.filter)
+    if total == 0:
+        return ExportResult(False, config.format, error="no guidelines match the filter",
+                            warnings=["check the scope, category, priority and tag filters, and --include-inactive"])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(out)
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        writer = _BundleWriter(store, config, tmp, total, progress)
+        stats, warnings = writer.run()
+        _swap_into_place(tmp, out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        return ExportResult(False, config.format, error=f"cannot write the bundle: {exc}")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    files = {key: str(out / name) for key, name in writer.files.items()}
+    return ExportResult(True, config.format, files=files, stats=stats, warnings=warnings)
+
+
+def _check_target(out: Path, force: bool) -> None:
+    if not str(out).strip() or str(out) == ".":
+        raise ConfigError("output path is required (--out DIR)")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output path {out} exists and is not a directory", hint="choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ConfigError(f"output directory {out} is not empty",
+                          hint="pass --force (force=True) to replace it, or choose another --out")
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Temp dirs of exports that were killed (their process is gone)."""
+    for p in out.parent.glob(f".{out.name}.tmp-*"):
+        try:
+            pid = int(p.name.split(".tmp-", 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _swap_into_place(tmp: Path, out: Path) -> None:
+    """Rename the finished bundle over the target; the old bundle is removed only afterwards."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class _Distractors:
+    """Other notes for retrieval-style examples: search neighbours when the store is small
+    (what evaluation's retrieval will show), else the few guidelines just before this one."""
+
+    def __init__(self, store: Any, config: ExportConfig, total: int) -> None:
+        self.store = store
+        self.filter = config.filter
+        self.enabled = config.rag_fraction > 0
+        self.use_search = self.enabled and total <= SEARCH_DISTRACTORS_MAX
+        self.pool: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)
+
+    def for_guideline(self, g: Any) -> list[Any]:
+        if not self.enabled:
+            return []
+        if not self.use_search:
+            return list(self.pool)
+        query = f"{clean_name(g.name)} {g.content[:200]}"
+        try:
+            return [h for h, _ in self.store.search(query, self.filter, limit=6) if h.id != g.id][:4]
+        except MemtuneError:
+            return []
+
+    def remember(self, g: Any) -> None:
+        if self.enabled and not self.use_search:
+            self.pool.append(note_dict(g))
+
+
+def _worker_count(total: int) -> int:
+    """Worker processes for a big export: up to 4, never more than the CPUs this process may use."""
+    if total < PARALLEL_MIN:
+        return 1
+    env = os.environ.get("MEMTUNE_EXPORT_WORKERS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+class _BundleWriter:
+    def __init__(self, store: Any, config: ExportConfig, tmp: Path, total: int, progress: Progress | None) -> None:
+        self.store, self.config, self.tmp, self.total, self.progress = store, config, tmp, total, progress
+        self.fmt = config.format
+        self.sidecar = self.fmt in SIDECAR_FORMATS and config.include_metadata
+        self.parallel_workers = 1
+        self.files: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self.c = {k: 0 for k in ("guidelines", "train", "eval", "negatives", "rag", "probes", "held_out",
+                                 "thin", "redacted", "no_keywords", "short", "dropped_overlap")}
+        self.thin_names: list[str] = []
+        self.short_names: list[str] = []
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> tuple[dict[str, Any], list[str]]:
+        started = time.time()
+        cfg = self.config
+        info = resolve_model(cfg.target_model)
+        lora_kwargs, lora_summary = adapter_config(info, rank=cfg.lora_rank, alpha=cfg.lora_alpha,
+                                                   dropout=cfg.lora_dropout)
+        if info.model_type is None:
+            self.warnings.append(f"could not tell the architecture of {cfg.target_model!r}; adapter_config.json "
+                                 "targets 'all-linear' (PEFT resolves it when the model is loaded)")
+        if info.num_params is None:
+            self.warnings.append(f"could not tell the size of {cfg.target_model!r}; using the small LoRA preset")
+        paraphraser = (Paraphraser(cfg.paraphrase_url, cfg.paraphrase_model or "", cache_dir=cfg.paraphrase_cache_dir)
+                       if cfg.paraphrase_url else None)
+        settings = RenderSettings(self.fmt, cfg.include_metadata, cfg.examples_per_guideline, cfg.seed,
+                                  cfg.include_negative, cfg.rag_fraction, cfg.split_ratio, cfg.split_by)
+        distractors = _Distractors(self.store, cfg, self.total)
+        guard = cfg.split_by == "guideline"  # phrasing sides are prompt-determined: no overlap possible
+        eval_keys: set[bytes] = set()
+        paths = {name: self.tmp / name for name in ("train.jsonl", "eval.jsonl", "probes.jsonl")}
+        train_target = self.tmp / "train.part" if guard else paths["train.jsonl"]
+        lineage_path = self.tmp / "lineage.part"
+        handles: dict[str, TextIO] = {
+            "train": train_target.open("w", encoding="utf-8"),
+            "eval": paths["eval.jsonl"].open("w", encoding="utf-8"),
+            "probes": paths["probes.jsonl"].open("w", encoding="utf-8"),
+            "lineage": lineage_path.open("w", encoding="utf-8"),
+        }
+        if self.sidecar:
+            handles["train_meta"] = (self.tmp / ("train.metadata.part" if guard else "train.metadata.jsonl")).open(
+                "w", encoding="utf-8")
+            handles["eval_meta"] = (self.tmp / "eval.metadata.jsonl").open("w", encoding="utf-8")
+        workers = _worker_count(self.total)
+        parallel = workers > 1 and paraphraser is None and not distractors.use_search
+        try:
+            rendered = (self._parallel(settings, distractors.enabled, workers) if parallel
+                        else self._serial(settings, distractors, paraphraser))
+            for r in rendered:
+                self._write(r, handles, eval_keys)
+                if self.progress and (self.c["guidelines"] % 50 == 0 or self.c["guidelines"] == self.total):
+                    self.progress(self.c["guidelines"], self.total)
+        finally:
+            for h in handles.values():
+                h.close()
+            if paraphraser:
+                paraphraser.close()
+        if guard:
+            self._filter_train(eval_keys)
+        lineage_path.rename(self.tmp / "lineage.part.done")
+        self.parallel_workers = workers if parallel else 1
+        return self._finish(info, lora_kwargs, lora_summary, paraphraser, started)
+
+    def _serial(self, settings: RenderSettings, distractors: _Distractors,
+                paraphraser: Paraphraser | None) -> Iterator[Rendered]:
+        splitter = settings.splitter()
+        n_para = min(settings.examples_per_guideline, 6)
+        for g in self.store.iter_guidelines(self.config.filter):
+            paraphrases: list[str] = []
+            if paraphraser is not None:
+                np = prepare(g).topic.np
+                paraphrases = paraphraser.paraphrase(f"What should I know about {np}?", n_para)
+            yield render_guideline(g, settings, splitter, distractors.for_guideline(g), paraphrases)
+            distractors.remember(g)
+
+    def _parallel(self, settings: RenderSettings, use_notes: bool, workers: int) -> Iterator[Rendered]:
+        """Render batches in worker processes, in order, with a bounded number in flight (flat memory)."""
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        recent: list[dict[str, Any]] = []
+        pending: deque[Future[list[Rendered]]] = deque()
+        batch: list[Note] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            def submit() -> None:
+                nonlocal recent, batch
+                pending.append(pool.submit(render_batch, (settings, batch, recent, use_notes)))
+                recent = [note_dict(g) for g in batch[-RECENT_NOTES:]]
+                batch = []
+
+            for g in self.store.iter_guidelines(self.config.filter):
+                batch.append(Note.of(g))
+                if len(batch) >= _BATCH:
+                    submit()
+                    while len(pending) > 2 * workers:
+                        yield from pending.popleft().result()
+            if batch:
+                submit()
+            while pending:
+                yield from pending.popleft().result()
+
+    def _write(self, r: Rendered, h: dict[str, TextIO], eval_keys: set[bytes]) -> None:
+        c = self.c
+        c["guidelines"] += 1
+        c["held_out"] += not r.trained
+        c["redacted"] += r.redacted
+        c["negatives"] += r.negatives
+        c["rag"] += r.rag
+        if r.thin:
+            c["thin"] += 1
+            if len(self.thin_names) < 5:
+                self.thin_names.append(r.name)
+        if r.short:
+            c["short"] += 1
+            if len(self.short_names) < 5:
+                self.short_names.append(r.name)
+        for side, record, meta, key in r.lines:
+            c[side] += 1
+            if side == "eval":
+                if key is not None:
+                    eval_keys.add(bytes.fromhex(key))
+                h["eval"].write(record + "\n")
+                if meta is not None:
+                    h["eval_meta"].write(meta + "\n")
+            else:
+                prefix = f"{key}\t" if key is not None else ""
+                h["train"].write(prefix + record + "\n")
+                if meta is not None:
+                    h["train_meta"].write(prefix + meta + "\n")
+        if not r.probes:
+            c["no_keywords"] += 1
+        for p in r.probes:
+            h["probes"].write(p + "\n")
+        c["probes"] += len(r.probes)
+        h["lineage"].write(r.lineage + "\n")
+
+    def _filter_train(self, eval_keys: set[bytes]) -> None:
+        """Guideline split: drop training prompts identical to a held-out one (rare, but never allowed)."""
+        pairs = [("train.part", "train.jsonl")]
+        if self.sidecar:
+            pairs.append(("train.metadata.part", "train.metadata.jsonl"))
+        for part, final in pairs:
+            src, dst = self.tmp / part, self.tmp / final
+            dropped = 0
+            with src.open(encoding="utf-8") as fin, dst.open("w", encoding="utf-8") as fout:
+                for line in fin:
+                    key, _, rest = line.partition("\t")
+                    if bytes.fromhex(key) in eval_keys:
+                        dropped += 1
+                        continue
+                    fout.write(rest)
+            src.unlink()
+            if part == "train.part":
+                self.c["dropped_overlap"] = dropped
+                self.c["train"] -= dropped
+
+    # ------------------------------------------------------------------ the other files
+    def _finish(self, info: Any, lora_kwargs: dict[str, Any], lora_summary: dict[str, Any],
+                paraphraser: Paraphraser | None, started: float) -> tuple[dict[str, Any], list[str]]:
+        cfg, tmp, c = self.config, self.tmp, self.c
+        self.files.update(train="train.jsonl", eval="eval.jsonl", probes="probes.jsonl")
+        if self.sidecar:
+            self.files.update(train_metadata="train.metadata.jsonl", eval_metadata="eval.metadata.jsonl")
+        write_adapter_config(tmp, lora_kwargs)
+        self.files["adapter_config"] = "adapter_config.json"
+        if cfg.generate_script:
+            script = Path(__file__).with_name("train_script.py").read_text(encoding="utf-8")
+            (tmp / "train.py").write_text(script, encoding="utf-8")
+            (tmp / "requirements.txt").write_text(artifacts.requirements_txt(), encoding="utf-8")
+            self.files.update(training_script="train.py", requirements="requirements.txt")
+        self._collect_warnings(paraphraser)
+        sizes = {name: (tmp / name).stat().st_size for name in ("train.jsonl", "eval.jsonl", "probes.jsonl")}
+        counts = {"guidelines": c["guidelines"], "train": c["train"], "eval": c["eval"],
+                  "negatives": c["negatives"], "rag": c["rag"], "probes": c["probes"]}
+        card = artifacts.dataset_card(self.fmt, cfg.include_metadata, counts, sizes)
+        (tmp / "dataset_info.yaml").write_text(artifacts.dataset_info_yaml(card), encoding="utf-8")
+        artifacts.write_json(tmp / "dataset_info.json", artifacts.llama_factory_json(self.fmt, c["eval"] > 0))
+        lf_ok = llama_factory_entry(self.fmt, "train.jsonl") is not None
+        (tmp / "README.md").write_text(
+            artifacts.readme(self.fmt, counts, lora_summary, card, lf_ok, cfg.generate_script), encoding="utf-8")
+        self.files.update(dataset_info="dataset_info.yaml", llama_factory="dataset_info.json", readme="README.md",
+                          metadata="metadata.json")
+        fingerprint = _fingerprint(tmp / "train.jsonl", tmp / "eval.jsonl")
+        exported_at = datetime.now(UTC).isoformat(timespec="seconds")
+        stats = {
+            "guidelines_matched": self.total,
+            "guidelines_exported": c["guidelines"],
+            "guidelines_held_out": c["held_out"],
+            "examples_total": c["train"] + c["eval"],
+            "examples_train": c["train"],
+            "examples_eval": c["eval"],
+            "negatives": c["negatives"],
+            "rag_examples": c["rag"],
+            "probes": c["probes"],
+            "thin_guidelines": c["thin"],
+            "redacted_guidelines": c["redacted"],
+            "file_sizes": sizes,
+            "fingerprint": fingerprint,
+            "exported_at": exported_at,
+            "seconds": round(time.time() - started, 2),
+            "workers": self.parallel_workers,
+        }
+        if paraphraser:
+            stats["paraphrase"] = paraphraser.summary()
+        self._write_metadata(stats, lora_summary, info)
+        stats["file_sizes"] = {name: (tmp / name).stat().st_size for name in sorted(self.files.values())}
+        return stats, self.warnings
+
+    def _collect_warnings(self, paraphraser: Paraphraser | None) -> None:
+        c, cfg = self.c, self.config
+        if c["thin"]:
+            self.warnings.append(f"{c['thin']} guideline(s) are very short (e.g. {', '.join(map(repr, self.thin_names))});"
+                                 " their examples carry little to learn")
+        if c["redacted"]:
+            self.warnings.append(f"{c['redacted']} guideline(s) contain redacted secrets ([REDACTED:…]); the model "
+                                 "learns the placeholder, never the value, and probes never expect it")
+        if c["no_keywords"]:
+            self.warnings.append(f"{c['no_keywords']} guideline(s) have no checkable keyword and got no probe")
+        if c["short"]:
+            self.warnings.append(f"{c['short']} guideline(s) yielded fewer than {cfg.examples_per_guideline} distinct "
+                                 f"examples (e.g. {', '.join(map(repr, self.short_names))})")
+        if c["dropped_overlap"]:
+            self.warnings.append(f"{c['dropped_overlap']} training example(s) were dropped because the same prompt "
+                                 "is in the eval split")
+        if cfg.split_ratio > 0 and c["eval"] == 0:
+            self.warnings.append("the eval split is empty (too few guidelines/examples for the split ratio)")
+        if cfg.split_by == "guideline" and c["held_out"] == c["guidelines"]:
+            self.warnings.append("every guideline was held out: nothing to train on; lower --split-ratio")
+        if llama_factory_entry(self.fmt, "train.jsonl") is None:
+            self.warnings.append(f"LLaMA-Factory cannot read {self.fmt!r} records (dataset_info.json is empty); "
+                                 "use --format sharegpt or openai for it")
+        if paraphraser is not None and paraphraser.failures:
+            why = f": {paraphraser.errors[0]}" if paraphraser.errors else ""
+            self.warnings.append(f"paraphrasing failed for {paraphraser.failures} guideline(s); templates were used "
+                                 f"instead{why}")
+
+    def _write_metadata(self, stats: dict[str, Any], lora_summary: dict[str, Any], info: Any) -> None:
+        """metadata.json, with the lineage list streamed in from disk (flat memory)."""
+        from memtune import __version__
+
+        head = {
+            "created_by": f"memtune {__version__}",
+            "exported_at": stats["exported_at"],
+            "format": self.fmt,
+            "fingerprint": stats["fingerprint"],
+            "config": self.config.to_dict(),
+            "target_model": lora_summary,
+            "counts": {k: stats[k] for k in ("guidelines_matched", "guidelines_exported", "guidelines_held_out",
+                                              "examples_total", "examples_train", "examples_eval", "negatives",
+                                              "rag_examples", "probes")},
+            "split": {"by": self.config.split_by, "ratio": self.config.split_ratio, "seed": self.config.seed,
+                      "train_overlap_dropped": self.c["dropped_overlap"]},
+            "files": dict(self.files),
+            "warnings": self.warnings,
+        }
+        text = json.dumps(head, indent=2, ensure_ascii=False, default=str)
+        lineage = self.tmp / "lineage.part.done"
+        with (self.tmp / "metadata.json").open("w", encoding="utf-8") as out, lineage.open(encoding="utf-8") as lin:
+            out.write(text[:-2] + ',\n  "guidelines": [')
+            first = True
+            for line in lin:
+                out.write(("\n    " if first else ",\n    ") + line.rstrip("\n"))
+                first = False
+            out.write("\n  ]\n}\n")
+        lineage.unlink()
+
+
+def _fingerprint(*paths: Path) -> str:
+    """sha256 over the train then eval files' bytes (what the trainer records as dataset lineage)."""
+    h = hashlib.sha256()
+    for p in paths:
+        with p.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+__all__ = ["ExportResult", "export_guidelines_as_lora"]

@@ -1,0 +1,229 @@
+"""Guideline → distinct training examples (the core of the dataset stage).
+
+Per guideline: questions from several families (never a probe family), answers in
+several forms, ~30 % contrastive negatives, some prompts with a context line, some with
+retrieved notes (the right one plus distractors, RAFT-style) in the system prompt. All
+randomness comes from one ``random.Random`` seeded by (seed, guideline id), so an export
+is reproducible and one guideline's examples don't depend on its neighbours.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
+from memtune.dataset.keywords import extract_keywords
+from memtune.dataset.negatives import negatives
+from memtune.dataset.prompts import context_for, system_prompt, system_with_notes, user_message
+from memtune.dataset.questions import Question, train_questions
+from memtune.dataset.text import question_key
+from memtune.dataset.topics import Topic, derive_topic
+
+NEGATIVE_SHARE = 0.3
+CONTEXT_SHARE = 0.35
+NO_GOLD_SHARE = 0.2  # of retrieval examples: only distractors shown, answer from memory
+
+
+@dataclass
+class Example:
+    """One training conversation plus where it came from."""
+
+    guideline_id: int
+    guideline_version: int
+    name: str
+    category: str
+    priority: int
+    tags: list[str]
+    system: str
+    question: str
+    context: str | None
+    answer: str
+    is_negative: bool
+    family: str
+    answer_form: str
+    rag: str = "none"  # none | gold (right note among the notes) | distractors (right note absent)
+    note_ids: list[int] = field(default_factory=list)
+
+    @property
+    def user(self) -> str:
+        return user_message(self.question, self.context)
+
+    def messages(self) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user},
+            {"role": "assistant", "content": self.answer},
+        ]
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "guideline_id": self.guideline_id,
+            "guideline_version": self.guideline_version,
+            "name": self.name,
+            "category": self.category,
+            "priority": self.priority,
+            "tags": list(self.tags),
+            "is_negative": self.is_negative,
+            "family": self.family,
+            "answer_form": self.answer_form,
+            "rag": self.rag,
+        }
+
+
+@dataclass
+class Prepared:
+    """What every example of a guideline shares (computed once per guideline)."""
+
+    topic: Topic
+    text: GuidelineText
+    bad: list[str]
+
+
+def prepare(guideline: Any) -> Prepared:
+    examples = guideline.examples or {}
+    body = clean_body(guideline.name, guideline.content)
+    text = GuidelineText(
+        name=guideline.name,
+        body=body,
+        rationale=(guideline.rationale or "").strip(),
+        good=tuple(g for g in (examples.get("good") or []) if g and g.strip()),
+        keywords=tuple(extract_keywords(guideline.content)),
+    )
+    topic = derive_topic(guideline.name, guideline.content, guideline.category)
+    return Prepared(topic, text, [b for b in (examples.get("bad") or []) if b and b.strip()])
+
+
+def _negative_count(n: int, available: int, rng: random.Random) -> int:
+    if n < 2 or not available:
+        return 0
+    want = int(n * NEGATIVE_SHARE)
+    if rng.random() < n * NEGATIVE_SHARE - want:
+        want += 1
+    return min(want, available, n - 1)
+
+
+def generate_examples(
+    guideline: Any,
+    n: int,
+    *,
+    seed: int,
+    include_negative: bool = True,
+    rag_fraction: float = 0.0,
+    distractors: Sequence[Any] = (),
+    paraphrases: Sequence[str] = (),
+    is_train: Callable[[str], bool] | None = None,
+    prepared: Prepared | None = None,
+) -> list[Example]:
+    """Up to ``n`` distinct examples for one guideline (fewer only if it cannot yield more).
+
+    ``distractors``: other notes (objects/dicts with id, name, category, content) that
+    retrieval examples may show next to the right one. ``paraphrases``: extra questions
+    (e.g. from an LLM) used like a question family. ``is_train``: the split's verdict for
+    a question; the questions are arranged so every guideline has a training example.
+    """
+    rng = random.Random(f"{seed}:{guideline.id}")
+    prep = prepared or prepare(guideline)
+    topic, text = prep.topic, prep.text
+    questions = train_questions(topic, rng, has_rationale=bool(text.rationale), limit=n + 6)
+    questions = _merge_paraphrases(questions, paraphrases)
+
+    negs = negatives(topic, text, prep.bad, rng, priority=guideline.priority) if include_negative else []
+    n_neg = _negative_count(n, len(negs), rng)
+    n_pos = n - n_neg
+    if is_train is not None and n_pos and not any(is_train(q.text) for q in questions[:n_pos]):
+        # Every guideline keeps at least one training phrasing (eval = unseen phrasings of
+        # *trained* guidelines); order is otherwise untouched so the eval share stays unbiased.
+        for i, q in enumerate(questions[n_pos:], n_pos):
+            if is_train(q.text):
+                questions.insert(0, questions.pop(i))
+                break
+    available = forms(text, topic)
+    used: dict[str, int] = {}
+    tags = list(guideline.tags or [])
+    seen_prompts: set[str] = set()
+    out: list[Example] = []
+
+    def add(question: str, context: str | None, answer: str, *, negative: bool, family: str, form: str) -> bool:
+        key = question_key(user_message(question, context))
+        if key in seen_prompts:
+            return False
+        seen_prompts.add(key)
+        system, rag, note_ids = _system_for(guideline, distractors, rag_fraction, rng)
+        out.append(Example(
+            guideline_id=guideline.id, guideline_version=guideline.version, name=guideline.name,
+            category=guideline.category, priority=guideline.priority, tags=tags, system=system,
+            question=question, context=context, answer=answer, is_negative=negative, family=family,
+            answer_form=form, rag=rag, note_ids=note_ids,
+        ))
+        return True
+
+    def ctx(force: bool = False) -> str | None:
+        if force or rng.random() < CONTEXT_SHARE:
+            return context_for(guideline.category, tags, guideline.scope_id, rng)
+        return None
+
+    # Positives: every question once, then (only if more are needed) again with a context.
+    plan: list[tuple[Question, bool]] = [(q, False) for q in questions]
+    plan += [(q, True) for q in questions] * 3
+    for q, force_ctx in plan:
+        if len(out) >= n_pos:
+            break
+        form = pick_form(available, q.intent, used, len(out))
+        if add(q.text, ctx(force_ctx), available[form], negative=False,
+               family=q.family, form=form):
+            used[form] = used.get(form, 0) + 1
+    for neg in negs:
+        if len(out) >= n:
+            break
+        add(neg.question, ctx(), neg.answer, negative=True, family=neg.family, form="refusal")
+    # Too few negatives available: top up with positives so the count stays n.
+    for q, _ in plan[len(questions):]:
+        if len(out) >= n:
+            break
+        form = pick_form(available, q.intent, used, len(out))
+        if add(q.text, ctx(True), available[form], negative=False, family=q.family, form=form):
+            used[form] = used.get(form, 0) + 1
+    return out
+
+
+def _merge_paraphrases(questions: list[Question], paraphrases: Sequence[str]) -> list[Question]:
+    if not paraphrases:
+        return questions
+    seen = {question_key(q.text) for q in questions}
+    extra = []
+    for p in paraphrases:
+        k = question_key(p)
+        if k and k not in seen:
+            seen.add(k)
+            extra.append(Question("paraphrase", p, "about"))
+    merged: list[Question] = []
+    for i, q in enumerate(questions):
+        merged.append(q)
+        if extra and i % 2 == 0:
+            merged.append(extra.pop(0))
+    return merged + extra
+
+
+def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
+                rng: random.Random) -> tuple[str, str, list[int]]:
+    """A plain/category system prompt, or (with probability rag_fraction) one with notes."""
+    base = system_prompt(guideline.category, guideline.priority, rng)
+    if rag_fraction <= 0 or rng.random() >= rag_fraction:
+        return base, "none", []
+    pool = [d for d in distractors if _get(d, "id") != guideline.id]
+    k = min(len(pool), rng.randint(1, 3))
+    shown = rng.sample(pool, k) if k else []
+    rag = "gold"
+    if shown and rng.random() < NO_GOLD_SHARE:
+        rag = "distractors"
+    else:
+        shown.insert(rng.randrange(len(shown) + 1), guideline)
+    notes = [{"name": _get(s, "name"), "category": _get(s, "category"), "content": _get(s, "content")} for s in shown]
+    return system_with_notes(notes, base), rag, [int(_get(s, "id")) for s in shown]
+
+
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)

@@ -1,0 +1,131 @@
+"""System prompts, user contexts and retrieved-note blocks: the non-question parts of a prompt.
+
+Training and inference must agree on these, so evaluation and serving import them from
+here: :data:`DEFAULT_SYSTEM_PROMPT` is what a question is asked under, :func:`user_message`
+joins a question and its context (seed 000's "context"), and :func:`system_with_notes`
+renders retrieved notes the way the RAG-style training examples show them.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from memtune.dataset.text import clip_markdown
+from memtune.dataset.train_script import user_message
+from memtune.dataset.topics import category_label
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the coding assistant for this project. Answer from the project's memory: its rules, "
+    "commands, patterns and known gotchas. Be specific and give exact commands, names and values."
+)
+NOTES_HEADER = "Notes from the project memory (some may not be relevant to the question):"
+NOTE_CHAR_LIMIT = 600
+
+_PRIORITY_WORDS = ((90, "critical"), (70, "important"), (40, "standard"), (0, "minor"))
+_CATEGORY_CONTEXTS: dict[str, tuple[str, ...]] = {
+    "command": (
+        "I'm in a terminal at the repository root.",
+        "I'm setting up my local development environment.",
+        "I just cloned the repo.",
+    ),
+    "environment": (
+        "I'm setting up my local development environment.",
+        "I'm on a fresh machine.",
+        "Something in my local setup is off.",
+    ),
+    "gotcha": (
+        "Something broke while I was working on it.",
+        "I've been debugging this for a while.",
+        "It worked yesterday.",
+    ),
+    "architecture": (
+        "I'm adding a new feature.",
+        "I'm reviewing a pull request.",
+        "I'm new to this codebase.",
+    ),
+    "pattern": (
+        "I'm implementing a new feature.",
+        "I'm refactoring some older code.",
+        "I'm new to this codebase.",
+    ),
+    "code_style": ("I'm writing new code.", "I'm reviewing a pull request.", "I'm cleaning up a module."),
+    "testing": ("I'm writing tests for a change.", "CI is red on my branch.", "I'm adding a test suite."),
+    "security": ("I'm handling credentials in my change.", "I'm reviewing a change for security.",),
+    "workflow": ("I'm about to open a pull request.", "I'm picking up a new task.", "I'm wrapping up a change."),
+    "deployment": ("I'm preparing a release.", "I'm deploying a change.", "The deploy pipeline failed."),
+    "database": ("I'm changing the database schema.", "I'm writing a new query.", "I'm adding a model."),
+    "api": ("I'm adding an API endpoint.", "I'm calling the API from the frontend.", "I'm changing a resolver."),
+    "lesson": ("I'm starting a similar task.", "I'm planning my next change.", "I'm about to start implementing."),
+    "context": ("I'm new to the project.", "I'm getting oriented in the codebase.",),
+    "general": ("I'm working in this repository.", "I'm new to the project.",),
+}
+
+
+def priority_word(priority: int) -> str:
+    return next(word for floor, word in _PRIORITY_WORDS if priority >= floor)
+
+
+def system_prompt(category: str, priority: int, rng: random.Random, *, plain_share: float = 0.5) -> str:
+    """The default prompt most of the time; otherwise one that names the category and priority.
+
+    Inference uses :data:`DEFAULT_SYSTEM_PROMPT`, so half the examples use exactly that and
+    the rest add a sentence that reflects the note's category and priority.
+    """
+    if rng.random() < plain_share:
+        return DEFAULT_SYSTEM_PROMPT
+    label = category_label(category)
+    word = priority_word(priority)
+    extra = rng.choice(
+        (
+            f"This question concerns the project's {label} notes; the matching rule is {word} "
+            f"(priority {priority}/100).",
+            f"Treat {label} rules as {word}: follow them exactly.",
+            f"The user is asking about a {word} {label} rule.",
+        )
+    )
+    return f"{DEFAULT_SYSTEM_PROMPT} {extra}"
+
+
+def context_for(category: str, tags: Sequence[str], scope_id: str | None, rng: random.Random) -> str:
+    """A short description of the asker's situation, in the style of seed 000's 'context'."""
+    options = list(_CATEGORY_CONTEXTS.get((category or "general").lower(), _CATEGORY_CONTEXTS["general"]))
+    clean_tags = [t for t in tags if t and len(t) <= 30 and ":" not in t and "/" not in t]
+    if clean_tags:
+        picked = ", ".join(rng.sample(clean_tags, k=min(2, len(clean_tags))))
+        options.append(f"I'm working on the {picked} side of the project.")
+    if scope_id:
+        options.append(f"I'm working in the {scope_id} project.")
+    return rng.choice(options)
+
+
+def render_note(index: int, name: str, category: str, content: str) -> str:
+    return f"[{index}] {name} ({category_label(category)}):\n{clip_markdown(content.strip(), NOTE_CHAR_LIMIT)}"
+
+
+def render_notes(notes: Iterable[Any]) -> str:
+    """Notes → the block placed under the system prompt (Guideline objects or dicts)."""
+    parts = []
+    for i, n in enumerate(notes, 1):
+        get = n.get if isinstance(n, dict) else lambda k, _n=n: getattr(_n, k)
+        parts.append(render_note(i, get("name"), get("category"), get("content")))
+    return NOTES_HEADER + "\n\n" + "\n\n".join(parts)
+
+
+def system_with_notes(notes: Iterable[Any], base: str = DEFAULT_SYSTEM_PROMPT) -> str:
+    """The system prompt for a retrieval-augmented question (what ``adapter+RAG`` should use)."""
+    notes = list(notes)
+    return base if not notes else f"{base}\n\n{render_notes(notes)}"
+
+
+__all__ = [
+    "DEFAULT_SYSTEM_PROMPT",
+    "NOTES_HEADER",
+    "context_for",
+    "priority_word",
+    "render_notes",
+    "system_prompt",
+    "system_with_notes",
+    "user_message",
+]

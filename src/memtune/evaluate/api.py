@@ -1,0 +1,301 @@
+"""``evaluate``: does the adapter know the memory, next to the base model and retrieval?
+
+One call does the whole job so ``memtune run`` and the CLI share it: gather probes
+(bundle + user files), pick control questions the memory cannot answer, retrieve notes
+once per question, generate every condition's answers in batches, score them, check
+for leaked secrets, measure forgetting, and (with ``out_dir``) write the reports.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from memtune.errors import InputError
+from memtune.evaluate import controls as ctl
+from memtune.evaluate.forgetting import SAMPLE_NAME, general_text, text_loss
+from memtune.evaluate.leaks import check_output
+from memtune.evaluate.probes import (
+    Probe,
+    bundle_from_lineage,
+    coerce_probes,
+    load_bundle_probes,
+    load_probe_file,
+    read_lineage,
+    spread_limit,
+)
+from memtune.evaluate.results import (
+    ConditionSummary,
+    ControlAnswer,
+    ControlResult,
+    EvalReport,
+    Forgetting,
+    ProbeAnswer,
+    ProbeResult,
+)
+from memtune.evaluate.retrieval import RetrievedNote, build_system_prompt, retrieve
+from memtune.evaluate.runner import ModelUnderTest, ProgressFn, Prompt, generate_answers, parse_conditions
+from memtune.evaluate.scoring import score_answer, summarize_by, summarize_scores
+
+
+def gather_probes(
+    *,
+    adapter_dir: str | Path | None,
+    lineage: dict[str, Any],
+    bundle: str | Path | None,
+    probes: Sequence[Probe | dict[str, Any]] | None,
+    extra_probe_files: Sequence[str | Path],
+    warnings: list[str],
+) -> tuple[list[Probe], Path | None]:
+    """Explicit probes, else the bundle's (explicit ``bundle`` or the adapter's lineage); plus user files."""
+    bundle_dir = Path(bundle) if bundle else (bundle_from_lineage(lineage, adapter_dir) if adapter_dir else None)
+    out: list[Probe] = []
+    if probes is not None:
+        out = coerce_probes(probes)
+    elif bundle_dir is not None:
+        out = load_bundle_probes(bundle_dir)
+    elif not extra_probe_files:
+        raise InputError(
+            "no probes to ask: the adapter's memtune.json names no bundle that still exists, and no probe file was given",
+            hint="pass --bundle BUNDLE_DIR (the one it was trained on) and/or --probes FILE.json",
+        )
+    else:
+        warnings.append("no bundle found: only the user probe files were asked (no held-out phrasings)")
+    for f in extra_probe_files:
+        out.extend(load_probe_file(f))
+    unscorable = [p.id for p in out if not score_answer("", p.expected_keywords).total]
+    if unscorable:
+        warnings.append(f"{len(unscorable)} probe(s) have no usable keyword and are not scored: {', '.join(unscorable[:5])}")
+    return out, bundle_dir
+
+
+def _memory_texts(store: Any, store_filter: Any, bundle_dir: Path | None, probes: Sequence[Probe]) -> list[str]:
+    """What the memory says, for dropping control topics it might cover."""
+    texts: list[str] = []
+    if store is not None:
+        texts.extend(ctl.memory_texts_from_store(store, store_filter))
+    if bundle_dir is not None:
+        for name in ("train.jsonl", "eval.jsonl"):
+            f = bundle_dir / name
+            if f.is_file():
+                texts.append(f.read_text(encoding="utf-8", errors="replace"))
+    texts.extend(" ".join([p.question, p.context, p.name or "", *p.expected_keywords]) for p in probes)
+    return texts
+
+
+def _open_store(db: Any) -> tuple[Any, bool]:
+    if db is None:
+        return None, False
+    if hasattr(db, "search"):
+        return db, False
+    from memtune.store import GuidelineStore
+
+    return GuidelineStore(db), True
+
+
+def _notes_dicts(notes: Sequence[RetrievedNote]) -> list[dict[str, Any]]:
+    return [n.to_dict() for n in notes]
+
+
+def evaluate(
+    adapter_dir: str | Path | None = None,
+    *,
+    bundle: str | Path | None = None,
+    probes: Sequence[Probe | dict[str, Any]] | None = None,
+    extra_probe_files: Sequence[str | Path] = (),
+    db: Any = None,
+    store_filter: Any = None,
+    conditions: Sequence[str] | str | None = None,
+    rag_k: int = 3,
+    max_new_tokens: int = 128,
+    temperature: float = 0.0,
+    batch_size: int = 8,
+    controls: bool = True,
+    n_controls: int = 12,
+    forgetting: bool = True,
+    general_text_file: str | Path | None = None,
+    limit: int | None = None,
+    system_prompt: str | None = None,
+    known_secrets: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    assistant: Any = None,
+    device: str | None = None,
+    bf16: bool | None = None,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> EvalReport:
+    """Evaluate an adapter against the base model, with and without retrieval.
+
+    ``adapter_dir``: a directory written by ``memtune train`` (or pass an already loaded
+    ``assistant`` from ``memtune.infer.load_assistant(dir, merge=False)``).
+    ``db``: a store path/URL or a ``GuidelineStore``; enables the ``+rag`` conditions.
+    ``conditions``: any of base, base+rag, adapter, adapter+rag (default: all the inputs allow).
+    ``out_dir``: where to write report.json / report.md / report.html (``None`` = write nothing).
+    ``progress(stage, done, total)``: stages ``generate:<condition>`` and ``forgetting``.
+    """
+    t_start = time.perf_counter()
+    if adapter_dir is None and assistant is None:
+        raise InputError("nothing to evaluate", hint="pass an adapter directory (memtune eval ADAPTER_DIR)")
+    for name, v in (("rag_k", rag_k), ("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+        if not isinstance(v, int) or v < 1:
+            raise InputError(f"{name.replace('_', '-')} must be a positive integer (got {v!r})")
+    if temperature < 0:
+        raise InputError(f"temperature must be >= 0 (got {temperature})")
+    warnings: list[str] = []
+    lineage = read_lineage(adapter_dir) if adapter_dir else dict(getattr(assistant, "info", {}) or {})
+    all_probes, bundle_dir = gather_probes(
+        adapter_dir=adapter_dir, lineage=lineage, bundle=bundle, probes=probes,
+        extra_probe_files=extra_probe_files, warnings=warnings,
+    )
+    if limit is not None:
+        all_probes = spread_limit(all_probes, limit)
+    if not all_probes:
+        raise InputError("there are no probes to ask", hint="the bundle's probes.jsonl is empty; pass --probes FILE")
+    store, close_store = _open_store(db)
+    try:
+        conds = parse_conditions(conditions, have_store=store is not None)
+        if conditions is None and store is None:
+            warnings.append("no guideline store given: retrieval conditions (base+rag, adapter+rag) were skipped")
+        chosen: list[ctl.ControlTopic] = []
+        dropped: list[ctl.ControlTopic] = []
+        if controls:
+            chosen, dropped = ctl.select_controls(_memory_texts(store, store_filter, bundle_dir, all_probes), n=n_controls)
+            if not chosen:
+                warnings.append("every built-in control topic overlaps the memory: no control questions asked")
+        prompts = [Prompt(p.id, p.question, p.context) for p in all_probes]
+        prompts += [Prompt(f"control:{i}", t.question) for i, t in enumerate(chosen, 1)]
+        notes: dict[str, list[RetrievedNote]] = {}
+        if any(c.endswith("+rag") for c in conds):
+            for i, p in enumerate(prompts, 1):
+                notes[p.key] = retrieve(store, p.question, p.context, k=rag_k, f=store_filter)
+                if progress:
+                    progress("retrieve", i, len(prompts))
+    finally:
+        if close_store:
+            store.close()
+
+    t_load = time.perf_counter()
+    mut = ModelUnderTest.from_assistant(assistant, device=device) if assistant is not None else \
+        ModelUnderTest.from_adapter_dir(adapter_dir, device=device, bf16=bf16)
+    load_seconds = time.perf_counter() - t_load
+    if not lineage:
+        lineage = mut.info
+
+    n_probes = len(all_probes)
+    results = [ProbeResult(p) for p in all_probes]
+    control_results = [ControlResult(t.question) for t in chosen]
+    summaries: dict[str, ConditionSummary] = {}
+    for cond in conds:
+        which = "adapter" if cond.startswith("adapter") else "base"
+        rag = cond.endswith("+rag")
+        systems = [build_system_prompt(notes[p.key]) if rag else system_prompt for p in prompts]
+        if rag and system_prompt:
+            systems = [f"{system_prompt}\n\n{s}" for s in systems]
+        t0 = time.perf_counter()
+        answers = generate_answers(
+            mut, which, prompts, systems, max_new_tokens=max_new_tokens, temperature=temperature,
+            batch_size=batch_size, seed=seed,
+            progress=(lambda d, t, c=cond: progress(f"generate:{c}", d, t)) if progress else None,
+        )
+        seconds = time.perf_counter() - t0
+        leaks = 0
+        for r, prompt, raw in zip(results, prompts[:n_probes], answers[:n_probes], strict=True):
+            lc = check_output(raw, known_secrets)
+            leaks += lc.leaked
+            got = notes.get(prompt.key, []) if rag else []
+            hit = None if not rag or r.probe.guideline_id is None else any(n.guideline_id == r.probe.guideline_id for n in got)
+            r.answers[cond] = ProbeAnswer(lc.text, score_answer(raw, r.probe.expected_keywords),
+                                          _notes_dicts(got), hit, lc.types)
+        for cr, prompt, raw in zip(control_results, prompts[n_probes:], answers[n_probes:], strict=True):
+            lc = check_output(raw, known_secrets)
+            leaks += lc.leaked
+            cr.answers[cond] = ControlAnswer(lc.text, ctl.classify_control(raw, cr.question),
+                                             _notes_dicts(notes.get(prompt.key, []) if rag else []), lc.types)
+        scored = [(r.probe, r.answers[cond]) for r in results]
+        hits = [a.retrieval_hit for _, a in scored if a.retrieval_hit is not None]
+        summaries[cond] = ConditionSummary(
+            condition=cond,
+            overall=summarize_scores(a.score for _, a in scored),
+            by_category=summarize_by((p.category, a.score) for p, a in scored),
+            by_source=summarize_by(("bundle" if p.source == "bundle" else Path(p.source).name, a.score) for p, a in scored),
+            retrieval_hit_rate=sum(hits) / len(hits) if hits else None,
+            controls=ctl.summarize_controls(cr.answers[cond].verdict for cr in control_results) if control_results else None,
+            leaks=leaks, seconds=seconds,
+        )
+        if leaks:
+            warnings.append(f"{cond}: {leaks} answer(s) contained something secret-looking (shown redacted)")
+
+    forget = None
+    if forgetting:
+        text = general_text(general_text_file)
+        losses: dict[str, tuple[float, int]] = {}
+        for which in ("base", "adapter"):
+            with mut.use(which) as model:
+                losses[which] = text_loss(
+                    model, mut.tokenizer, text, batch_size=batch_size,
+                    progress=(lambda d, t, w=which: progress(f"forgetting:{w}", d, t)) if progress else None,
+                )
+        forget = Forgetting(losses["base"][0], losses["adapter"][0], losses["adapter"][1],
+                            sample=str(general_text_file) if general_text_file else SAMPLE_NAME)
+
+    report = EvalReport(
+        meta=_meta(adapter_dir, lineage, bundle_dir, all_probes, conds, locals_=dict(
+            rag_k=rag_k, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
+            limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system_prompt,
+            load_seconds=round(load_seconds, 2), total_seconds=round(time.perf_counter() - t_start, 2),
+            bf16=mut.bf16,
+        )),
+        conditions=conds, summaries=summaries, probes=results, controls=control_results,
+        dropped_controls=[t.question for t in dropped], forgetting=forget, curves=_curves(adapter_dir),
+        warnings=warnings,
+    )
+    if out_dir is not None:
+        from memtune.evaluate.report import write_reports
+
+        write_reports(report, out_dir)
+    return report
+
+
+def _curves(adapter_dir: str | Path | None) -> dict[str, Any] | None:
+    if adapter_dir is None:
+        return None
+    f = Path(adapter_dir) / "curves.json"
+    if not f.is_file():
+        return None
+    try:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _meta(adapter_dir: Any, lineage: dict[str, Any], bundle_dir: Path | None, probes: Sequence[Probe],
+          conds: list[str], locals_: dict[str, Any]) -> dict[str, Any]:
+    from memtune import __version__
+
+    base = lineage.get("base_model") if isinstance(lineage.get("base_model"), dict) else {}
+    dataset = lineage.get("dataset") if isinstance(lineage.get("dataset"), dict) else {}
+    sources: dict[str, int] = {}
+    for p in probes:
+        key = "bundle" if p.source == "bundle" else Path(p.source).name
+        sources[key] = sources.get(key, 0) + 1
+    return {
+        "memtune_version": __version__,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "adapter_dir": str(Path(adapter_dir).resolve()) if adapter_dir else None,
+        "method": lineage.get("method"),
+        "base_model": base.get("name") or base.get("hub_id"),
+        "bundle": str(bundle_dir.resolve()) if bundle_dir else None,
+        "dataset_fingerprint": dataset.get("fingerprint"),
+        "train_metrics": lineage.get("metrics"),
+        "conditions": conds,
+        "probes": len(probes),
+        "probe_sources": sources,
+        "machine": f"{platform.system()} {platform.machine()}, python {platform.python_version()}",
+        "settings": locals_,
+    }

@@ -1,0 +1,701 @@
+"""Walk markdown-it tokens of one memory file and cut them into rule-sized units.
+
+The walker decides *what* a rule is (a bullet, a section's prose, a code block with the text
+that introduces it, a numbered step list, a table row); :mod:`memtune.ingest.readers` then
+names, classifies and scores the units. Content is always sliced from the source lines that
+a token's ``map`` covers, so markdown (code fences with their language, links, emphasis,
+``[REDACTED:…]`` markers) survives byte for byte, and any non-blank line no token claims
+(link reference definitions, say) still lands in its section's prose: nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+from memtune.ingest.classify import classify_label_line, split_row, table_roles
+
+MD = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
+
+_MARKER_RE = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])([ \t]*)")
+_QUOTE_RE = re.compile(r"^ {0,3}> ?")
+_LINE_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
+_TERMINAL = tuple(".!?。！？…")
+# A line with any of these is not plain enough to become a heading (its plain text would
+# lose link targets, entities or escapes).
+_MARKUP_CHARS = re.compile(r"[\[\]()<>`\\&*_|#]")
+
+# Bold labels that describe a part of a rule rather than name one ("**Why:**", "**Problem:**").
+STRUCTURAL_LABELS = frozenset(
+    "note notes nb important warning warnings caution tip tips hint info todo fixme update "
+    "critical example examples problem issue symptom symptoms cause root-cause solution fix "
+    "workaround resolution result outcome status context details why how when where impact "
+    "error lesson takeaway summary rule good bad do don't dont correct wrong avoid instead "
+    "reason rationale because pros cons before after usage answer question q a".split()
+) | {"root cause", "how to apply", "wrong approach", "right approach", "correct approach",
+     "bad example", "good example", "do not", "e.g.", "the rule", "key insight"}
+
+_STEP_CONTEXT_RE = re.compile(
+    r"step|setup|set up|install|procedure|process|workflow|how to|getting started|quick ?start|"
+    r"deploy|release|onboard|migrat|run\b|running|build|bootstrap|checklist|sequence|order|"
+    r"schritte|anleitung|passos|pasos|instala|手順|步骤|流程|安装|部署",
+    re.IGNORECASE,
+)
+_SEQUENCE_WORDS_RE = re.compile(r"^(?:first|then|next|finally|after that|afterwards)\b", re.I)
+_RAISE_HINT_RE = re.compile(r"\b(?:NEVER|ALWAYS|MUST|DO NOT|DON'T|CRITICAL|IMPORTANT)\b|🚨|⚠️")
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def inline_plain(children: list[Token] | None) -> str:
+    """Readable text of an inline token: markup dropped, code spans and alt text kept."""
+    parts: list[str] = []
+    for c in children or []:
+        if c.type in ("text", "code_inline"):
+            parts.append(c.content)
+        elif c.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+        elif c.type == "image":
+            parts.append(inline_plain(c.children))
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def plain_of(markdown: str) -> str:
+    """Readable text of a markdown snippet (one paragraph's worth)."""
+    toks = MD.parseInline(markdown)
+    return inline_plain(toks[0].children if toks else None)
+
+
+def _dedent(lines: list[str]) -> list[str]:
+    indents = [len(ln) - len(ln.lstrip(" ")) for ln in lines if ln.strip()]
+    cut = min(indents) if indents else 0
+    return [ln[cut:] if ln[:cut].strip() == "" else ln.lstrip(" ") for ln in lines]
+
+
+def _trim_blank(lines: list[str]) -> list[str]:
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return lines[start:end]
+
+
+def _collapse_blank_runs(lines: list[str]) -> list[str]:
+    """Blank lines left by removed comments/wrappers: keep at most one in a row."""
+    out: list[str] = []
+    for ln in lines:
+        if not ln.strip() and out and not out[-1].strip():
+            continue
+        out.append(ln.rstrip() if not ln.strip() else ln)
+    return out
+
+
+def _remove_indent(line: str, width: int) -> str:
+    col = 0
+    i = 0
+    while i < len(line) and col < width and line[i] in " \t":
+        col += 4 - (col % 4) if line[i] == "\t" else 1
+        i += 1
+    return line[i:]
+
+
+def is_title_like(text: str) -> bool:
+    """A short single line without sentence punctuation: works as a heading."""
+    t = text.strip().strip("*_").strip()
+    if not t or "\n" in t or len(t) > 60:
+        return False
+    core = t[:-1].rstrip() if t.endswith((":", "：")) else t
+    return (bool(core) and len(core.split()) <= 8 and not core.endswith(_TERMINAL)
+            and not _MARKUP_CHARS.search(core))
+
+
+# --------------------------------------------------------------------------- units
+
+
+@dataclass
+class Unit:
+    """One rule-to-be: where it starts, its markdown content and what can name it."""
+
+    kind: str  # bullet | labelled | prose | code | steps | list | table | row | note
+    start: int  # 0-based line in the parsed body
+    content: str
+    section: list[str]
+    levels: list[int]  # heading level per section entry; 0 = pseudo-heading
+    label: str | None = None  # an explicit name (bold label, table name cell)
+    hint: str = ""  # plain text to derive a name from
+    lead_in: str | None = None
+    lang: str | None = None
+    code: str = ""  # code body, for naming code blocks
+    examples: dict[str, list[str]] = field(default_factory=lambda: {"good": [], "bad": []})
+    rationale: str | None = None
+    after_heading: bool = False  # first block under its heading: the heading introduces it
+    path_name: bool = True  # prose/list/steps/code/note: named by the bare heading path
+    marker_text: str | None = None  # text priority markers are read from, when not the content
+    columns: list[str] | None = None  # table rows: the table's header cells
+    label_markdown: str | None = None  # the bold label as written, when it had markup
+
+
+@dataclass
+class _Item:
+    start: int
+    content: str
+    hint: str
+    label: str | None
+    structural: bool
+    has_code: bool
+    label_markdown: str | None = None
+
+
+def _blocks(tokens: list[Token]) -> list[list[Token]]:
+    """Group a token stream into its top-level blocks (open … close, or single tokens)."""
+    blocks: list[list[Token]] = []
+    i = 0
+    base = tokens[0].level if tokens else 0
+    while i < len(tokens):
+        tok = tokens[i]
+        if tok.nesting == 1:
+            j = i + 1
+            while j < len(tokens) and not (tokens[j].level == tok.level and tokens[j].nesting == -1):
+                j += 1
+            blocks.append(tokens[i:j + 1])
+            i = j + 1
+        else:
+            if tok.level == base:
+                blocks.append([tok])
+            i += 1
+    return blocks
+
+
+def bold_label(children: list[Token] | None) -> tuple[str, str] | None:
+    """``(label, prefix)`` when an inline run starts with ``**Name**:``-style bold label."""
+    kids = list(children or [])
+    idx = 0
+    prefix = ""
+    while idx < len(kids) and kids[idx].type == "text" and not re.search(r"\w", kids[idx].content):
+        prefix += kids[idx].content
+        idx += 1
+    if idx >= len(kids) or kids[idx].type != "strong_open":
+        return None
+    depth, j, parts = 0, idx, []
+    while j < len(kids):
+        k = kids[j]
+        if k.type == "strong_open":
+            depth += 1
+        elif k.type == "strong_close":
+            depth -= 1
+            if depth == 0:
+                break
+        elif k.type in ("text", "code_inline"):
+            parts.append(k.content)
+        elif k.type in ("softbreak", "hardbreak"):
+            return None
+        j += 1
+    label = "".join(parts).strip()
+    after = kids[j + 1] if j + 1 < len(kids) else None
+    rest_plain = inline_plain(kids[j + 1:])
+    if not label or len(label) > 80 or len(label.split()) > 12:
+        return None
+    if label.endswith((":", "：", ".")):
+        label = label.rstrip(":：.").strip()
+    elif after is not None and after.type == "text" and re.match(r"^\s*(?:[:：]|[-–—](?:\s|$))", after.content):
+        pass
+    elif after is not None and after.type in ("softbreak", "hardbreak") and rest_plain:
+        pass
+    else:
+        return None
+    return (label, prefix.strip()) if label else None
+
+
+def _is_structural(label: str | None, first_line: str) -> bool:
+    if label is not None and label.strip().lower().rstrip(":") in STRUCTURAL_LABELS:
+        return True
+    if classify_label_line(first_line) is not None:
+        return True
+    m = re.match(r"^\s*([A-Za-z][A-Za-z' ]{0,20})\s*[:：]", first_line)
+    return bool(m and m.group(1).strip().lower() in STRUCTURAL_LABELS)
+
+
+def _cut_label(first_line: str) -> tuple[str, str]:
+    """Split ``**Label**: rest`` into (rest, label as written); the label's plain text was
+    already read from tokens, this only finds where it ends in the source."""
+    m = re.match(r"^(\W*?)(\*\*|__)(.+?)\2\s*(?:[:：]|[-–—](?=\s|$))?\s*", first_line)
+    if not m:
+        return first_line, ""
+    prefix = m.group(1).strip()
+    rest = first_line[m.end():]
+    return (f"{prefix} {rest}".strip() if prefix else rest), m.group(3)
+
+
+class Walker:
+    """Turns a token stream into :class:`Unit` objects; one walker per file."""
+
+    def __init__(self, lines: list[str], *, plain: bool, warn: Callable[[int, str], None],
+                 scope_ends: list[tuple[int, int]] | None = None) -> None:
+        self.lines = lines
+        # (first, end) line spans of XML-style wrappers: headings opened inside one end with it.
+        self.scope_ends = sorted(scope_ends or [], key=lambda span: span[1])
+        self.scopes = list(self.scope_ends)
+        self.prose_scope: tuple[tuple[int, int], ...] = ()
+        self.plain = plain
+        self.warn = warn
+        self.units: list[Unit] = []
+        self.stack: list[tuple[int, str]] = []  # (level, text); level 7 = plain-text pseudo heading
+        self.stack_lines: list[int] = []  # line where each stack entry was opened
+        self.prose: list[tuple[int, str]] = []
+        self.leaf: tuple[int, int, str] | None = None  # (level, line, text) of a heading without content yet
+        self.lead: tuple[int, str, str] | None = None  # (line, raw, plain) introducing the next block
+        self.example_fence_next = False
+        self.after_heading = False
+        self.cur_line = 0
+
+    # ----------------------------------------------------------------- public
+
+    def run(self, tokens: list[Token]) -> list[Unit]:
+        self._walk(tokens, self.lines, 0, 0)
+        self._flush_prose()
+        self._close_leaf(0)
+        self.units.sort(key=lambda u: u.start)
+        return self.units
+
+    # ----------------------------------------------------------------- bookkeeping
+
+    def _section(self, extra: str | None = None) -> tuple[list[str], list[int]]:
+        sec = [t for _, t in self.stack]
+        lev = [0 if lv == 7 else lv for lv, _ in self.stack]
+        if extra:
+            sec.append(extra)
+            lev.append(0)
+        return sec, lev
+
+    def _emit(self, kind: str, start: int, content: str, *, extra: str | None = None, **kw: Any) -> Unit:
+        sec, lev = self._section(extra)
+        kw.setdefault("after_heading", self.after_heading)
+        unit = Unit(kind=kind, start=start, content=content.strip("\n"), section=sec, levels=lev, **kw)
+        self.units.append(unit)
+        self.leaf = None
+        return unit
+
+    def _prose_chunk(self, start: int, text: str) -> None:
+        text = "\n".join(_collapse_blank_runs(_trim_blank(text.split("\n"))))
+        if not text.strip():
+            return
+        if self.plain:
+            self._emit("paragraph", start, text, hint=plain_of(text))
+            return
+        scope = tuple(span for span in self.scopes if span[0] <= start < span[1])
+        if scope != self.prose_scope:
+            self._flush_prose()  # prose inside and outside a wrapper are different rules
+            self.prose_scope = scope
+        self.prose.append((start, text))
+        self.leaf = None
+
+    def _flush_prose(self) -> None:
+        if not self.prose:
+            return
+        start = self.prose[0][0]
+        content = "\n\n".join(t for _, t in self.prose)
+        self.prose = []
+        self._emit("prose", start, content, hint=plain_of(content.split("\n\n", 1)[0]))
+
+    def _close_leaf(self, new_level: int) -> None:
+        """A heading with nothing under it is only a rule when it reads like one."""
+        if self.leaf is None:
+            return
+        level, line, text = self.leaf
+        if new_level and new_level > level:
+            return
+        self.leaf = None
+        words = text.split()
+        if _RAISE_HINT_RE.search(text) or text.rstrip().endswith((".", "!", "。", "！")) or len(words) >= 7:
+            self._emit("note", line, text, hint=text)
+
+    def _push(self, level: int, text: str, line: int) -> None:
+        self.stack.append((level, text))
+        self.stack_lines.append(line)
+
+    def _pop(self) -> None:
+        self.stack.pop()
+        self.stack_lines.pop()
+
+    def _end_scopes(self, line: int) -> None:
+        """Close headings that were opened inside a wrapper which ended before ``line``."""
+        while self.scope_ends and self.scope_ends[0][1] <= line:
+            first, end = self.scope_ends.pop(0)
+            if self.stack_lines and self.stack_lines[-1] >= first:
+                self._flush_prose()
+                self._close_leaf(0)
+                while self.stack_lines and first <= self.stack_lines[-1] < end:
+                    self._pop()
+
+    def _slice(self, lines: list[str], s: int, e: int) -> list[str]:
+        return _collapse_blank_runs(_trim_blank(_dedent(lines[s:e])))
+
+    def _plain_title(self, title: str | None) -> str | None:
+        """In plain-text files a title line starts a section that lasts until the next one."""
+        if title is None or not self.plain:
+            return title
+        while self.stack and self.stack[-1][0] == 7:
+            self._pop()
+        self._push(7, title, self.cur_line)
+        return None
+
+    def _take_lead(self) -> tuple[int, str, str] | None:
+        lead, self.lead = self.lead, None
+        return lead
+
+    # ----------------------------------------------------------------- walking
+
+    def _walk(self, tokens: list[Token], lines: list[str], base: int, depth: int) -> None:
+        blocks = _blocks(tokens)
+        prev_end = 0
+        for i, blk in enumerate(blocks):
+            head = blk[0]
+            s, e = head.map if head.map else (prev_end, prev_end)
+            if s > prev_end:
+                gap = "\n".join(lines[prev_end:s])
+                if gap.strip():
+                    self._prose_chunk(base + prev_end, "\n".join(_dedent(gap.split("\n"))))
+            self.cur_line = base + s
+            self._end_scopes(base + s)
+            nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
+            if self.lead is not None and head.type not in ("bullet_list_open", "ordered_list_open",
+                                                           "fence", "code_block", "table_open"):
+                lead = self._take_lead()
+                assert lead is not None
+                self._prose_chunk(lead[0], lead[1])
+            t = head.type
+            if t == "heading_open":
+                self._heading(blk, base + s)
+            elif t == "paragraph_open":
+                self._paragraph(blk, lines, base, nxt)
+            elif t in ("bullet_list_open", "ordered_list_open"):
+                self._list(blk, lines, base)
+            elif t in ("fence", "code_block"):
+                self._code(head, lines, base, depth)
+            elif t == "table_open":
+                self._table(blk, lines, base)
+            elif t == "blockquote_open":
+                self._blockquote(head, lines, base, depth)
+            elif t == "hr":
+                pass
+            else:
+                self._prose_chunk(base + s, "\n".join(self._slice(lines, s, e)))
+            self.after_heading = t == "heading_open"
+            prev_end = max(prev_end, e)
+        if prev_end < len(lines) and "\n".join(lines[prev_end:]).strip():
+            self._prose_chunk(base + prev_end, "\n".join(_dedent(lines[prev_end:])))
+        if self.lead is not None and depth == 0:
+            lead = self._take_lead()
+            assert lead is not None
+            self._prose_chunk(lead[0], lead[1])
+
+    def _heading(self, blk: list[Token], line: int) -> None:
+        self._flush_prose()
+        level = int(blk[0].tag[1:]) if blk[0].tag[1:].isdigit() else 6
+        inline = blk[1] if len(blk) > 1 else None
+        text = inline_plain(inline.children if inline else None) or (inline.content.strip() if inline else "")
+        self._close_leaf(level)
+        while self.stack and self.stack[-1][0] >= level:
+            self._pop()
+        if not text:
+            return
+        self._push(level, text, line)
+        self.leaf = (level, line, text)
+
+    def _paragraph(self, blk: list[Token], lines: list[str], base: int, nxt: Token | None) -> None:
+        head = blk[0]
+        s, e = head.map or (0, 0)
+        inline = blk[1] if len(blk) > 1 else None
+        raw_lines = [ln.strip() for ln in lines[s:e]]
+        raw = "\n".join(_trim_blank(raw_lines))
+        plain = inline_plain(inline.children if inline else None)
+        start = base + s
+        nt = nxt.type if nxt is not None else ""
+        label_hit = classify_label_line(raw_lines[0]) if raw_lines else None
+        if label_hit is not None and label_hit[0] in ("good", "bad", "why") and not label_hit[1] \
+                and nt in ("fence", "code_block") and len(raw_lines) == 1:
+            self._prose_chunk(start, raw)
+            self.example_fence_next = True
+            return
+        bullet_lines = [i for i, ln in enumerate(raw_lines) if _LINE_BULLET_RE.match(ln)]
+        if len(bullet_lines) >= 2 or (bullet_lines and bullet_lines[0] > 0 and self.plain):
+            self._pseudo_list(raw_lines, bullet_lines, start)
+            return
+        if nt in ("fence", "code_block") and (len(plain) <= 200 or raw.rstrip().endswith(":")):
+            self.lead = (start, raw, plain)
+            return
+        if nt in ("bullet_list_open", "ordered_list_open", "table_open") and (
+                is_title_like(plain) or (raw.rstrip().endswith((":", "：")) and len(plain) <= 300)):
+            self.lead = (start, raw, plain)
+            return
+        if self.plain:
+            if len(raw_lines) == 1 and nt == "paragraph_open" and is_title_like(raw):
+                self._plain_title(raw.strip().strip("*_").rstrip(":：").strip())
+                return
+            self._plain_paragraph(raw_lines, start)
+            return
+        bl = bold_label(inline.children if inline else None)
+        if bl is not None and not _is_structural(bl[0], raw_lines[0]):
+            first, raw_label = _cut_label(raw_lines[0])
+            content = "\n".join([first] + raw_lines[1:]).strip() or bl[0]
+            self._emit("labelled", start, content, label=bl[0], hint=plain_of(content),
+                       label_markdown=raw_label if raw_label.strip(" :.：") != bl[0] else None)
+            return
+        self._prose_chunk(start, raw)
+
+    def _pseudo_list(self, raw_lines: list[str], bullet_idx: list[int], start: int) -> None:
+        """A paragraph whose lines are bullets that markdown did not see (indented plain text)."""
+        head = raw_lines[:bullet_idx[0]]
+        extra = None
+        if head:
+            head_text = "\n".join(head)
+            if len(head) == 1 and is_title_like(head_text):
+                extra = head_text.strip().strip("*_").rstrip(":：").strip()
+            else:
+                self._prose_chunk(start, head_text)
+        bounds = bullet_idx + [len(raw_lines)]
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            item = "\n".join(raw_lines[a:b])
+            text = re.sub(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+", "", item, count=1)
+            self._emit("bullet", start + a, text, extra=extra, hint=plain_of(text),
+                       lead_in=extra)
+
+    def _plain_paragraph(self, raw_lines: list[str], start: int) -> None:
+        """Plain-text rule files: one rule per sentence line; short title lines become headings."""
+        groups: list[tuple[int, list[str]]] = []
+        for i, ln in enumerate(raw_lines):
+            nxt = raw_lines[i + 1] if i + 1 < len(raw_lines) else ""
+            if is_title_like(ln) and nxt and not is_title_like(nxt) and not nxt[:1].islower():
+                self._flush_groups(groups)
+                groups = []
+                self._plain_title(ln.strip().strip("*_").rstrip(":：").strip())
+                continue
+            prev = groups[-1][1][-1] if groups else ""
+            starts_new = not groups or (prev.rstrip().endswith(_TERMINAL + (":", ";", "；"))
+                                        and not ln[:1].islower())
+            if starts_new:
+                groups.append((start + i, [ln]))
+            else:
+                groups[-1][1].append(ln)
+        self._flush_groups(groups)
+
+    def _flush_groups(self, groups: list[tuple[int, list[str]]]) -> None:
+        for line, g in groups:
+            text = "\n".join(g)
+            self._emit("paragraph", line, text, hint=plain_of(text))
+
+    # ----------------------------------------------------------------- lists
+
+    def _items(self, blk: list[Token], lines: list[str], base: int) -> list[_Item]:
+        items: list[_Item] = []
+        level = blk[0].level + 1
+        for j, tok in enumerate(blk):
+            if tok.type != "list_item_open" or tok.level != level or not tok.map:
+                continue
+            s, e = tok.map
+            seg = lines[s:e]
+            m = _MARKER_RE.match(seg[0]) if seg else None
+            if m:
+                width = len(m.group(1)) + len(m.group(2)) + (len(m.group(3)) if len(m.group(3)) <= 4 else 1)
+                rest_first = seg[0][m.end():] if len(m.group(3)) <= 4 else seg[0][m.end() - len(m.group(3)) + 1:]
+                body = [rest_first] + [_remove_indent(ln, width) for ln in seg[1:]]
+            else:
+                body = list(seg)
+            body = _collapse_blank_runs(_trim_blank(body))
+            inner_end = next((x for x in range(j + 1, len(blk))
+                              if blk[x].type == "list_item_close" and blk[x].level == level), len(blk))
+            first_inline = next((k for k in blk[j:inner_end] if k.type == "inline"), None)
+            children = first_inline.children if first_inline is not None else None
+            first_line = body[0] if body else ""
+            bl = bold_label(children)
+            label = bl[0] if bl else None
+            structural = _is_structural(label, first_line)
+            raw_label = None
+            if label is not None and not structural:
+                cut, raw = _cut_label(first_line)
+                content = "\n".join([cut] + body[1:]).strip() or label
+                raw_label = raw if raw.strip(" :.：") != label else None
+            else:
+                label = None
+                content = "\n".join(body)
+            has_code = any(k.type in ("fence", "code_block") for k in blk[j:inner_end])
+            hint = inline_plain(children) if children is not None else plain_of(first_line)
+            if label is not None:
+                hint = plain_of(content.split("\n", 1)[0])
+            items.append(_Item(base + s, content, hint, label, structural, has_code, raw_label))
+        return items
+
+    def _list(self, blk: list[Token], lines: list[str], base: int) -> None:
+        head = blk[0]
+        s, e = head.map or (0, 0)
+        lead = self._take_lead()
+        extra = None
+        lead_plain = None
+        if lead is not None:
+            lead_plain = lead[2].rstrip(":：").strip() or lead[1]
+            if is_title_like(lead[1]):
+                extra = lead_plain
+            lead_plain = lead[1].strip()  # stored as written, links and all
+        extra = self._plain_title(extra)
+        items = self._items(blk, lines, base)
+        ordered = head.type == "ordered_list_open"
+        context = " ".join(self._section()[0] + [lead_plain or ""])
+        if ordered and self._is_steps(items, context):
+            content = "\n".join(self._slice(lines, s, e))
+            start = base + s
+            if lead is not None and extra is None:
+                content = f"{lead[1]}\n\n{content}"
+                start = lead[0]
+            self._emit("steps", start, content, extra=extra, hint=items[0].hint if items else "",
+                       lead_in=lead_plain)
+            return
+        if not ordered and items and all(it.structural for it in items):
+            content = "\n".join(self._slice(lines, s, e))
+            self._emit("list", base + s, content, extra=extra, hint=items[0].hint, lead_in=lead_plain)
+            return
+        last: Unit | None = None
+        for it in items:
+            if self.scope_ends and self.scope_ends[0][1] <= it.start:
+                self._end_scopes(it.start)  # a wrapper closed between two items of one list
+                last = None
+            if it.structural and last is not None:
+                last.content = f"{last.content}\n{it.content}"
+                continue
+            last = self._emit("labelled" if it.label else "bullet", it.start, it.content, extra=extra,
+                              label=it.label, hint=it.hint, lead_in=lead_plain,
+                              label_markdown=it.label_markdown)
+
+    def _is_steps(self, items: list[_Item], context: str) -> bool:
+        if _STEP_CONTEXT_RE.search(context) or any(it.has_code for it in items):
+            return True
+        if any(_SEQUENCE_WORDS_RE.match(it.hint) for it in items[1:]):
+            return True
+        if items and all(it.label or _RAISE_HINT_RE.search(it.content) for it in items):
+            return False
+        return not self.plain
+
+    # ----------------------------------------------------------------- code, tables, quotes
+
+    def _code(self, tok: Token, lines: list[str], base: int, depth: int) -> None:
+        s, e = tok.map or (0, 0)
+        if tok.type == "code_block" and self.plain and depth < 6:
+            local = [_remove_indent(ln, 4) for ln in lines[s:e]]
+            self._walk(MD.parse("\n".join(local)), local, base + s, depth + 1)
+            return
+        body_lines = self._slice(lines, s, e) if tok.type == "fence" else _trim_blank(
+            [_remove_indent(ln, 4) for ln in lines[s:e]])
+        raw = "\n".join(body_lines)
+        if tok.type == "fence":
+            closing = body_lines[-1].strip() if len(body_lines) > 1 else ""
+            if not (closing and set(closing) == {tok.markup[:1]} and len(closing) >= len(tok.markup)):
+                self.warn(base + s, f"code fence '{tok.markup}' is never closed; "
+                                    "read the rest of the file as code")
+        lang = (tok.info.split()[0] if tok.info.strip() else "") if tok.type == "fence" else ""
+        if self.example_fence_next:
+            self.example_fence_next = False
+            if self.prose and not self.plain:
+                first, text = self.prose[-1]
+                self.prose[-1] = (first, f"{text}\n{raw}")
+            else:
+                self._prose_chunk(base + s, raw)
+            return
+        lead = self._take_lead()
+        if lead is not None:
+            label = lead[2].rstrip(":：").strip() or None
+            self._emit("code", lead[0], f"{lead[1]}\n\n{raw}", label=label, hint=label or "",
+                       lang=lang, code=tok.content, lead_in=lead[1].strip())
+        else:
+            self._emit("code", base + s, raw, lang=lang, code=tok.content)
+
+    def _table(self, blk: list[Token], lines: list[str], base: int) -> None:
+        s, e = blk[0].map or (0, 0)
+        lead = self._take_lead()
+        lead_plain = lead[1].strip() if lead else None
+        extra = lead[2].rstrip(":：").strip() if lead and is_title_like(lead[1]) else None
+        extra = self._plain_title(extra)
+        headers, rows = _table_cells(blk)
+        roles = table_roles([plain_of(h) for h in headers])
+        if roles is None or not any(any(c.strip() for c in cells) for _, cells in rows):
+            content = "\n".join(self._slice(lines, s, e))
+            start = base + s
+            if lead is not None and extra is None:
+                content, start = f"{lead[1]}\n\n{content}", lead[0]
+            self._emit("table", start, content, extra=extra, lead_in=lead_plain,
+                       hint=" / ".join(plain_of(h) for h in headers if h.strip()))
+            return
+        for line, cells in rows:
+            raw_all = split_row(lines[line]) if line < len(lines) else cells
+            cells = cells + raw_all[len(cells):]
+            parts, good, bad, why = [], [], [], []
+            name_cell = desc_cell = cmd_cell = None
+            for k, cell in enumerate(cells):
+                if not cell.strip():
+                    continue
+                header = plain_of(headers[k]) if k < len(headers) else ""
+                role = roles[k] if k < len(roles) else "other"
+                parts.append(f"{header}: {cell}" if header else cell)
+                if role == "good":
+                    good.append(cell)
+                elif role == "bad":
+                    bad.append(cell)
+                elif role == "why":
+                    why.append(cell)
+                elif role == "name" and name_cell is None:
+                    name_cell = cell
+                elif role == "command" and cmd_cell is None:
+                    cmd_cell = cell
+                elif role == "desc" and desc_cell is None:
+                    desc_cell = cell
+            if not parts:
+                continue
+            label_src = name_cell or (desc_cell if cmd_cell else None) or cmd_cell
+            label = plain_of(label_src) if label_src else None
+            if label and len(label) > 80:
+                label = None
+            first = next((c for c in cells if c.strip()), "")
+            self._emit("row", base + line, "\n".join(parts), extra=extra, label=label,
+                       hint=plain_of(first), lead_in=lead_plain, marker_text="\n".join(cells),
+                       columns=list(headers),
+                       examples={"good": good, "bad": bad}, rationale="\n".join(why) or None)
+
+    def _blockquote(self, tok: Token, lines: list[str], base: int, depth: int) -> None:
+        s, e = tok.map or (0, 0)
+        local = [_QUOTE_RE.sub("", ln, count=1) for ln in lines[s:e]]
+        if depth >= 6:
+            self._prose_chunk(base + s, "\n".join(local))
+            return
+        self._walk(MD.parse("\n".join(local)), local, base + s, depth + 1)
+
+
+def _table_cells(blk: list[Token]) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Header cells and ``(line, cells)`` per body row, cells as raw markdown."""
+    headers: list[str] = []
+    rows: list[tuple[int, list[str]]] = []
+    current: list[str] | None = None
+    line = 0
+    in_head = False
+    for tok in blk:
+        if tok.type == "thead_open":
+            in_head = True
+        elif tok.type == "thead_close":
+            in_head = False
+        elif tok.type == "tr_open":
+            current = []
+            line = tok.map[0] if tok.map else line
+        elif tok.type == "inline" and current is not None:
+            current.append(tok.content)
+        elif tok.type == "tr_close" and current is not None:
+            if in_head:
+                headers = current
+            else:
+                rows.append((line, current))
+            current = None
+    return headers, rows
+

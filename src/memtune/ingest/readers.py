@@ -1,0 +1,526 @@
+"""Read one memory file's text into rule drafts: ``parse_memory_text`` is the entry point.
+
+Steps: split frontmatter (:mod:`.frontmatter`) → drop HTML comments and XML-style wrappers
+outside code (here) → walk markdown-it tokens into units (:mod:`.markdown`) → name, classify,
+score and tag each unit (:mod:`.classify`). Every failure becomes a warning naming the file
+and line; the function itself never raises, because one odd file must not stop an ingest run.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from markdown_it.token import Token
+
+from memtune.ingest.classify import (
+    categorize,
+    extract_examples,
+    hashtags,
+    score_priority,
+)
+from memtune.ingest.frontmatter import FrontmatterInfo, interpret, split_frontmatter
+from memtune.ingest.markdown import MD, Unit, Walker, plain_of
+from memtune.ingest.types import MemoryFile, ParsedFile, RuleDraft
+
+__all__ = ["parse_memory_text", "clean_markup", "Cleaned", "PLAIN_FILE_NAMES"]
+
+#: Longest rule name; the store keys guidelines by (scope, name).
+MAX_NAME = 80
+#: Files that are usually plain text with one rule per line or paragraph.
+PLAIN_FILE_NAMES = frozenset({".cursorrules", ".windsurfrules", ".clinerules"})
+_MARKDOWN_SUFFIXES = (".md", ".mdc", ".markdown", ".mdx")
+
+# Standard HTML element names: these are kept as written; any other tag standing alone on a
+# line (or wrapping text on one line) is treated as an agent-prompt wrapper and removed.
+HTML_TAGS = frozenset(
+    "a abbr address article aside audio b bdi bdo blockquote body br button canvas caption cite "
+    "code col colgroup data dd del details dfn dialog div dl dt em embed fieldset figcaption "
+    "figure footer form h1 h2 h3 h4 h5 h6 head header hr html i iframe img input ins kbd label "
+    "legend li link main map mark meta meter nav noscript object ol optgroup option output p "
+    "param picture pre progress q rp rt ruby s samp script section select small source span "
+    "strong style sub summary sup svg table tbody td template textarea tfoot th thead time "
+    "title tr track u ul var video wbr center font".split()
+)
+_TAG = r"(?:[a-z][a-z0-9_-]*|[A-Z][A-Z0-9_-]*)"
+_LINE_TAGS_RE = re.compile(rf"^\s{{0,3}}((?:</?{_TAG}(?:\s[^<>]*)?/?>\s*)+)$")
+_ONE_TAG_RE = re.compile(rf"<(/?)({_TAG})(?:\s[^<>]*)?(/?)>")
+_PRIORITY_WRAPPERS = re.compile(r"important|critical|must|required|warning|caution|never|always",
+                                re.IGNORECASE)
+
+# --------------------------------------------------------------------------- cleaning
+
+
+@dataclass
+class Cleaned:
+    """Body text after comment/wrapper removal (same number of lines as the input)."""
+
+    text: str
+    wrappers: list[tuple[str, int, int]] = field(default_factory=list)  # name, first, end (0-based)
+    warnings: list[tuple[int, str]] = field(default_factory=list)  # 0-based line, message
+
+
+def code_line_mask(tokens: list[Token], n_lines: int) -> list[bool]:
+    """True for every line that belongs to a fenced or indented code block."""
+    mask = [False] * n_lines
+    for tok in tokens:
+        if tok.type in ("fence", "code_block") and tok.map:
+            for i in range(tok.map[0], min(tok.map[1], n_lines)):
+                mask[i] = True
+    return mask
+
+
+def _in_code_span(line_prefix: str) -> bool:
+    return line_prefix.count("`") % 2 == 1
+
+
+def _strip_comments(run: str, first_line: int, warnings: list[tuple[int, str]]) -> str:
+    """Remove ``<!-- … -->`` from a run of non-code lines, keeping its newlines."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        start = run.find("<!--", pos)
+        if start < 0:
+            out.append(run[pos:])
+            break
+        line_start = run.rfind("\n", 0, start) + 1
+        if _in_code_span(run[line_start:start]):
+            out.append(run[pos:start + 4])
+            pos = start + 4
+            continue
+        end = run.find("-->", start + 4)
+        out.append(run[pos:start])
+        if end < 0:
+            lineno = first_line + run.count("\n", 0, start)
+            warnings.append((lineno, "HTML comment '<!--' is never closed; kept the text after it"))
+            # No '-->' follows, so every later opener in this run is unclosed as well.
+            out.append(_unclosed_tail(run[start + 4:]))
+            break
+        out.append("\n" * run.count("\n", start, end))
+        pos = end + 3
+    return "".join(out)
+
+
+def _unclosed_tail(rest: str) -> str:
+    """Text after an unclosed ``<!--``: further openers go too, unless inside a code span."""
+    lines = rest.split("\n")
+    return "\n".join(
+        ln if "`" in ln else ln.replace("<!--", "") for ln in lines
+    )
+
+
+def _strip_wrappers(lines: list[str], code: list[bool], wrappers: list[tuple[str, int, int]]) -> None:
+    """Blank lines that are only wrapper tags; unwrap ``<x>text</x>`` on one line."""
+    stack: list[tuple[str, int]] = []
+    for i, line in enumerate(lines):
+        if code[i] or "<" not in line:
+            continue
+        m = _LINE_TAGS_RE.match(line)
+        if m:
+            tags = list(_ONE_TAG_RE.finditer(m.group(1)))
+            if tags and all(t.group(2).lower() not in HTML_TAGS for t in tags):
+                for t in tags:
+                    name = t.group(2).lower()
+                    if t.group(3):
+                        continue
+                    if t.group(1):
+                        for j in range(len(stack) - 1, -1, -1):
+                            if stack[j][0] == name:
+                                wrappers.append((name, stack[j][1], i + 1))
+                                del stack[j:]
+                                break
+                    else:
+                        stack.append((name, i))
+                lines[i] = ""
+                continue
+
+        def unwrap(match: re.Match[str], line: str = line, i: int = i) -> str:
+            name = match.group(2)
+            if name.lower() in HTML_TAGS or _in_code_span(line[:match.start()]):
+                return match.group(0)
+            if match.group(1) == "" and not re.search(rf"</{re.escape(name)}\s*>", line[match.end():]):
+                return match.group(0)
+            if match.group(1) == "/" and not re.search(rf"<{re.escape(name)}[\s>]", line[:match.start()]):
+                return match.group(0)
+            if match.group(1) == "":
+                wrappers.append((name.lower(), i, i + 1))
+            return ""
+
+        lines[i] = _ONE_TAG_RE.sub(unwrap, line)
+    for name, first in stack:
+        wrappers.append((name, first, len(lines)))
+
+
+def _clean_once(lines: list[str], code: list[bool], warnings: list[tuple[int, str]],
+                wrappers: list[tuple[str, int, int]]) -> list[str]:
+    out = list(lines)
+    i = 0
+    while i < len(out):
+        if code[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(out) and not code[j]:
+            j += 1
+        run = "\n".join(out[i:j])
+        if "<!--" in run:
+            out[i:j] = _strip_comments(run, i, warnings).split("\n")
+        i = j
+    _strip_wrappers(out, code, wrappers)
+    return out
+
+
+def clean_markup(text: str) -> Cleaned:
+    """Drop HTML comments and wrapper tags outside code; line count is preserved.
+
+    Code regions come from markdown-it itself. Removing a wrapper can reveal a code block
+    that the wrapper's HTML block used to hide, so the result is re-parsed and any line that
+    turned out to be code gets its original text back.
+    """
+    if "<" not in text:
+        return Cleaned(text)
+    lines = text.split("\n")
+    warnings: list[tuple[int, str]] = []
+    wrappers: list[tuple[str, int, int]] = []
+    code = code_line_mask(MD.parse(text), len(lines))
+    new = _clean_once(lines, code, warnings, wrappers)
+    if new == lines:
+        return Cleaned(text, wrappers, warnings)
+    code2 = code_line_mask(MD.parse("\n".join(new)), len(new))
+    for i, is_code in enumerate(code2):
+        if is_code and not code[i]:
+            new[i] = lines[i]
+        elif new[i] != lines[i]:
+            new[i] = new[i].rstrip()
+    return Cleaned("\n".join(new), wrappers, warnings)
+
+
+def priority_wrapper_lines(wrappers: list[tuple[str, int, int]]) -> set[int]:
+    """Lines (0-based) inside ``<important>``-like wrappers."""
+    lines: set[int] = set()
+    for name, first, end in wrappers:
+        if _PRIORITY_WRAPPERS.search(name):
+            lines.update(range(first, end))
+    return lines
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def first_words(text: str, budget: int) -> str:
+    """``text`` cut at a word boundary to at most ``budget`` characters (… when cut)."""
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"^(?:\[[ xX]\]\s*|[^\w\[`(\"'<]+)", "", text).strip()
+    budget = max(budget, 12)
+    if len(text) <= budget:
+        return text.rstrip(":：").strip()
+    cut = text[: budget - 1]
+    space = cut.rfind(" ")
+    if space >= budget * 0.4:
+        cut = cut[:space]
+    return cut.rstrip(" ,;:-—–(") + "…"
+
+
+def path_label(section: list[str], levels: list[int]) -> str:
+    """Heading path for names: a lone level-1 document title is dropped when deeper headings
+    exist, and long paths keep only their last heading."""
+    parts = list(section)
+    if len(parts) > 1 and levels and levels[0] == 1:
+        parts = parts[1:]
+    label = " > ".join(p for p in parts if p)
+    if len(label) > 48 and parts:
+        label = first_words(parts[-1], 48)
+    return label
+
+
+_COMMENT_RE = re.compile(r"^\s*(?:#(?!!)|//|--|%%|;|<!--|/\*|rem\s)\s*(?P<text>.*?)\s*(?:-->|\*/)?\s*$", re.I)
+_TREE_RE = re.compile(r"[├└│]──|^\s*[│├└]", re.M)
+_PROMPT_RE = re.compile(r"^\s*(?:\$|>|PS [^>]*>|%)\s+")
+
+
+def code_label(code: str, lang: str | None) -> str:
+    """A short label for an unintroduced code block: its first comment, the first command of
+    a shell block, "directory tree", or the language."""
+    if _TREE_RE.search(code):
+        return "directory tree"
+    shell = (lang or "").lower() in ("bash", "sh", "shell", "zsh", "console", "powershell", "pwsh",
+                                     "ps1", "cmd", "fish", "")
+    for raw in code.split("\n"):
+        if not raw.strip():
+            continue
+        m = _COMMENT_RE.match(raw)
+        if m and m.group("text") and re.search(r"\w", m.group("text")):
+            return first_words(m.group("text"), 48)
+        if shell:
+            return first_words(_PROMPT_RE.sub("", raw), 48)
+        break
+    return f"{lang} block" if lang else "code block"
+
+
+class _Names:
+    """Hands out names unique within one file: add the nearest heading, then a counter."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next_n: dict[str, int] = {}
+
+    def claim(self, name: str, section: list[str]) -> str:
+        name = self._pick(name, section)
+        self.used.add(name.casefold())
+        return name
+
+    def _pick(self, name: str, section: list[str]) -> str:
+        if name.casefold() not in self.used:
+            return name
+        if section and not name.startswith(section[-1]):
+            candidate = first_words(f"{section[-1]}: {name}", MAX_NAME)
+            if candidate.casefold() not in self.used:
+                return candidate
+        key = name.casefold()
+        n = self.next_n.get(key, 2)
+        while True:
+            suffix = f" ({n})"
+            candidate = first_words(name, MAX_NAME - len(suffix)) + suffix
+            n += 1
+            if candidate.casefold() not in self.used:
+                self.next_n[key] = n
+                return candidate
+
+
+def _name_for(unit: Unit) -> str:
+    """Explicit labels win; section prose, lists, steps and code take the heading path;
+    single bullets, paragraphs and rows take the path plus their first words."""
+    path = path_label(unit.section, unit.levels)
+    if unit.label:
+        if unit.kind == "code" and path:
+            return first_words(f"{path}: {unit.label}", MAX_NAME)
+        return first_words(unit.label, MAX_NAME)
+    if unit.kind == "table" and unit.hint:
+        return first_words(f"{path}: {unit.hint}" if path else unit.hint, MAX_NAME)
+    if unit.kind in _BARE and unit.path_name and path:
+        return first_words(path, MAX_NAME)
+    hint = first_words(unit.hint, MAX_NAME - len(path) - 2) if unit.hint else ""
+    if path and hint:
+        return f"{path}: {hint}"
+    return path or hint
+
+
+_BARE = ("prose", "list", "steps", "code", "note")
+
+
+def _disambiguate(units: list[Unit]) -> None:
+    """Units that would all be named by the bare heading path get distinct labels.
+
+    The block right under its heading (or else the section's prose, or else the first)
+    keeps the heading name; every other code block is labelled by its first comment or
+    command, every other list/step list by its first words. This is what keeps several
+    command blocks under one heading from all being called after it.
+    """
+    groups: dict[tuple[str, ...], list[Unit]] = {}
+    for u in units:
+        if u.kind in _BARE and not u.label:
+            groups.setdefault(tuple(u.section), []).append(u)
+    for section, group in groups.items():
+        if len(group) == 1 and section:
+            continue
+        owner = None
+        if section:
+            owner = next((u for u in group if u.after_heading), None) or next(
+                (u for u in group if u.kind == "prose"), None) or group[0]
+        for u in group:
+            if u is owner:
+                continue
+            if u.kind == "code":
+                u.label = code_label(u.code, u.lang)
+            elif u.hint:
+                u.path_name = False
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def _prose_and_comments(content: str) -> str:
+    """The rule's prose plus comment lines of its code: what priority markers and hashtags
+    are read from (a ``# NEVER …`` comment counts, ``NEVER`` as a string literal does not)."""
+    if "```" not in content and "~~~" not in content and "\n    " not in content and "\t" not in content:
+        return content
+    out: list[str] = []
+    lines = content.split("\n")
+    code_spans: list[tuple[int, int]] = []
+    for tok in MD.parse(content):
+        if tok.type in ("fence", "code_block") and tok.map:
+            code_spans.append((tok.map[0], tok.map[1]))
+    in_code = [False] * len(lines)
+    for a, b in code_spans:
+        for i in range(a, min(b, len(lines))):
+            in_code[i] = True
+    for line, code in zip(lines, in_code, strict=False):
+        if not code:
+            out.append(line)
+        elif _COMMENT_RE.match(line) and not line.lstrip().startswith(("```", "~~~")):
+            out.append(line)
+    return "\n".join(out)
+
+
+def _draft(unit: Unit, file: MemoryFile, info: FrontmatterInfo, offset: int,
+           important: set[int]) -> RuleDraft:
+    name = _name_for(unit)
+    content = unit.content.strip("\n")
+    if unit.kind == "row":  # columns already said what is good, bad or why
+        examples, rationale = {"good": [], "bad": []}, None
+    else:
+        examples, rationale = extract_examples(content)
+    for key in ("good", "bad"):
+        preset = list(unit.examples.get(key, []))
+        examples[key] = preset + [x for x in examples[key] if x not in preset]
+    rationale = unit.rationale or rationale
+    if unit.kind == "note" and rationale is None and file.kind == "claude-memory":
+        rationale = info.description
+    prose = _prose_and_comments(content)
+    marker_text = "\n".join(
+        x for x in (unit.label or "", unit.lead_in or "", unit.marker_text or prose) if x)
+    category = categorize(
+        unit.section,
+        kind=file.kind,
+        rel=file.rel,
+        text=f"{name}\n{prose}",
+        code_lang=(unit.lang or "") if unit.kind == "code" else None,
+        title_levels=unit.levels,
+        file_type=info.type,
+    )
+    priority = score_priority(
+        marker_text,
+        heading_text=" ".join(unit.section),
+        base=info.priority_base if info.priority_base is not None else 50,
+        bonus=info.priority_bonus + (20 if unit.start in important else 0),
+    )
+    tags = [f"kind:{file.kind}"] + [t for t in info.tags if t != f"kind:{file.kind}"]
+    tags += [t for t in hashtags(prose) if t not in tags]
+    metadata: dict[str, Any] = dict(info.metadata)
+    metadata["unit"] = unit.kind
+    if unit.kind == "code":
+        metadata["language"] = unit.lang or ""
+    if unit.lead_in:
+        metadata["lead_in"] = unit.lead_in
+    if unit.columns:
+        metadata["columns"] = unit.columns
+    if unit.label_markdown:
+        metadata["label_markdown"] = unit.label_markdown
+    return RuleDraft(
+        name=name,
+        content=content,
+        line=unit.start + 1 + offset,
+        category=category,
+        priority=priority,
+        tags=tags,
+        rationale=rationale,
+        examples=examples,
+        metadata=metadata,
+        section=list(unit.section),
+    )
+
+
+def _is_plain(file: MemoryFile, tokens: list[Token]) -> bool:
+    """Plain-text rule files (and markdown with no structure at all) split per line/paragraph."""
+    name = PurePosixPath(file.rel.replace("\\", "/")).name.lower()
+    if name in PLAIN_FILE_NAMES:
+        return True
+    if file.kind in ("cursorrules", "windsurf", "clinerules") and not name.endswith(_MARKDOWN_SUFFIXES):
+        return True
+    structure = {"heading_open", "bullet_list_open", "ordered_list_open", "fence", "table_open",
+                 "blockquote_open"}
+    return not any(t.type in structure for t in tokens)
+
+
+def _single_note(tokens: list[Token]) -> bool:
+    return sum(1 for t in tokens if t.type == "heading_open") <= 1
+
+
+def _note_unit(body: str, info: FrontmatterInfo) -> list[Unit]:
+    lines = body.split("\n")
+    first = next((i for i, ln in enumerate(lines) if ln.strip()), 0)
+    content = "\n".join(lines[first:]).strip()
+    if not content:
+        content = info.description or ""
+    if not content:
+        return []
+    return [Unit(kind="note", start=first, content=content, section=[], levels=[],
+                 label=info.name, hint=plain_of(content.split("\n", 1)[0]))]
+
+
+def _parse(text: str, file: MemoryFile) -> ParsedFile:
+    rel = file.rel
+    fm = split_frontmatter(text, rel)
+    warnings = list(fm.warnings)
+    info = interpret(fm.data, file.kind)
+    if fm.raw is not None:
+        info.metadata["frontmatter_raw"] = fm.raw
+    cleaned = clean_markup(fm.body)
+
+    def warn(line: int, message: str) -> None:
+        warnings.append(f"{rel}:{line + 1 + fm.line_offset}: {message}")
+
+    for line, message in cleaned.warnings:
+        warn(line, message)
+    tokens = MD.parse(cleaned.text)
+    if file.kind == "claude-memory" and info.name and _single_note(tokens):
+        units = _note_unit(cleaned.text, info)
+    else:
+        walker = Walker(cleaned.text.split("\n"), plain=_is_plain(file, tokens), warn=warn,
+                        scope_ends=[(a, b) for _, a, b in cleaned.wrappers])
+        units = walker.run(tokens)
+        if not units and file.kind == "claude-memory" and info.name:
+            units = _note_unit("", info)
+    _disambiguate(units)
+    important = priority_wrapper_lines(cleaned.wrappers)
+    names = _Names()
+    rules: list[RuleDraft] = []
+    for unit in units:
+        if not unit.content.strip():
+            continue
+        draft = _draft(unit, file, info, fm.line_offset, important)
+        draft.name = names.claim(draft.name or f"{PurePosixPath(rel).name} rule", draft.section)
+        rules.append(draft)
+    return ParsedFile(file=file, rules=rules, warnings=warnings)
+
+
+def _fallback(text: str, file: MemoryFile, exc: BaseException) -> ParsedFile:
+    """Last resort after an unexpected reader error: one rule per blank-line paragraph."""
+    warnings = [f"{file.rel}:1: reader error ({type(exc).__name__}: {exc}); "
+                "stored each paragraph as a plain rule"]
+    rules: list[RuleDraft] = []
+    names = _Names()
+    try:
+        para: list[str] = []
+        start = 0
+        for i, line in enumerate([*text.split("\n"), ""]):
+            if line.strip():
+                if not para:
+                    start = i
+                para.append(line)
+                continue
+            if para:
+                content = "\n".join(para)
+                name = names.claim(first_words(content, MAX_NAME) or "rule", [])
+                rules.append(RuleDraft(name=name, content=content, line=start + 1,
+                                       tags=[f"kind:{file.kind}"]))
+                para = []
+    except Exception:  # noqa: BLE001 - the fallback must not fail either
+        pass
+    return ParsedFile(file=file, rules=rules, warnings=warnings)
+
+
+def parse_memory_text(text: str, file: MemoryFile) -> ParsedFile:
+    """Parse one file's decoded, redacted text into rule drafts; never raises.
+
+    ``text`` has "\\n" newlines and ``[REDACTED:<type>]`` markers (kept verbatim).
+    Rule lines are 1-based lines of the original file (frontmatter included). Problems
+    (broken frontmatter, unclosed fences or comments) are returned as warnings of the form
+    ``"<file.rel>:<line>: <what happened>"``.
+    """
+    try:
+        return _parse(text, file)
+    except Exception as exc:  # noqa: BLE001 - one odd file must not stop an ingest run
+        return _fallback(text, file, exc)

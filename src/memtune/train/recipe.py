@@ -1,0 +1,109 @@
+"""LoRA / QLoRA / full fine-tuning: hardware checks, model preparation, resolved hyper-parameters.
+
+Checks run before any model is loaded, so a QLoRA request on a CPU machine fails in
+milliseconds with the fix (``--method lora``) instead of after a model load.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from typing import Any
+
+from memtune.errors import ModelError
+from memtune.train.config import DEFAULT_DROPOUT, DEFAULT_LR, DEFAULT_RANK, TrainConfig
+
+ALL_LINEAR = "all-linear"
+"""LoRA on every linear layer but the output head ("LoRA Learns Less and Forgets Less")."""
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """Hyper-parameters after defaults were filled from the bundle and the method."""
+
+    lr: float
+    rank: int
+    alpha: int
+    dropout: float
+    target_modules: list[str] | str
+
+
+def resolve_hyper(cfg: TrainConfig, adapter_config: dict[str, Any] | None = None) -> Hyper:
+    """Flags/YAML win; then the bundle's adapter_config.json; then memtune's defaults (alpha = 2r)."""
+    ac = adapter_config or {}
+    rank = cfg.rank or int(ac.get("r") or DEFAULT_RANK)
+    alpha = cfg.alpha or int(ac.get("lora_alpha") or 2 * rank)
+    dropout = cfg.dropout if cfg.dropout is not None else float(ac.get("lora_dropout", DEFAULT_DROPOUT))
+    targets = cfg.target_modules or ac.get("target_modules") or ALL_LINEAR
+    if isinstance(targets, str) and targets != ALL_LINEAR and "," in targets:
+        targets = [t.strip() for t in targets.split(",") if t.strip()]
+    return Hyper(lr=cfg.lr or DEFAULT_LR[cfg.method], rank=rank, alpha=alpha, dropout=dropout, target_modules=targets)
+
+
+def check_method(method: str, device: str) -> None:
+    """Fail fast when the method cannot run on this machine."""
+    if method != "qlora":
+        return
+    import torch
+
+    if not (device.startswith("cuda") and torch.cuda.is_available()):
+        raise ModelError(
+            "QLoRA (4-bit NF4 via bitsandbytes) needs a CUDA GPU, and this machine has none",
+            hint="use --method lora: on a small model LoRA on the CPU is the fast path",
+        )
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ModelError(
+            "QLoRA needs the bitsandbytes package, which is not installed",
+            hint="pip install bitsandbytes (CUDA machines), or use --method lora",
+        )
+
+
+def quantization_config(method: str) -> Any:
+    if method != "qlora":
+        return None
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def _targets(model: Any, targets: list[str] | str) -> list[str] | str:
+    """Keep explicit target names that exist in this model; a bundle written for another
+    architecture (e.g. gate_proj on a GPT-2) must not abort the run."""
+    if targets == ALL_LINEAR or isinstance(targets, str):
+        return targets
+    names = {n.rsplit(".", 1)[-1] for n, _ in model.named_modules()}
+    kept = [t for t in targets if t in names]
+    return kept or ALL_LINEAR
+
+
+def prepare_model(model: Any, cfg: TrainConfig, hyper: Hyper) -> Any:
+    """Wrap the base model for the method; returns the model whose parameters train."""
+    if cfg.method == "full":
+        model.requires_grad_(True)
+        return model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    if cfg.method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        # No gradient checkpointing: it cost ~15% here, and small models fit without it.
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    lcfg = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=hyper.rank,
+        lora_alpha=hyper.alpha,
+        lora_dropout=hyper.dropout,
+        target_modules=_targets(model, hyper.target_modules),
+        bias="none",
+    )
+    return get_peft_model(model, lcfg)
+
+
+def trainable_parameters(model: Any) -> list[tuple[str, Any]]:
+    return [(n, p) for n, p in model.named_parameters() if p.requires_grad]

@@ -1,0 +1,35 @@
+"""Retrieval puts the right guideline into the system prompt."""
+
+from __future__ import annotations
+
+from memtune.evaluate.retrieval import RAG_SYSTEM_HEADER, build_system_prompt, retrieve
+from memtune.evaluate.runner import conversation
+
+
+def test_right_guideline_lands_in_the_system_prompt(store_with_guidelines):
+    store, ids = store_with_guidelines
+    notes = retrieve(store, "Which database engine backs the store?", k=2)
+    assert notes and notes[0].guideline_id == ids["Database Choice"]
+    assert len(notes) <= 2 and notes[0].score > 0
+    prompt = build_system_prompt(notes)
+    assert prompt.startswith(RAG_SYSTEM_HEADER)
+    assert "## Database Choice" in prompt and "pgvector" in prompt
+    msgs = conversation("Which database engine backs the store?", "", prompt)
+    assert msgs[0] == {"role": "system", "content": prompt}
+    assert msgs[1]["role"] == "user" and msgs[1]["content"] == "Which database engine backs the store?"
+
+
+def test_context_helps_the_search(store_with_guidelines):
+    store, ids = store_with_guidelines
+    notes = retrieve(store, "What should I run?", "frontend dev server", k=1)
+    assert notes[0].guideline_id == ids["Frontend Dev Server"]
+
+
+def test_no_match_and_long_notes(store_with_guidelines):
+    store, _ = store_with_guidelines
+    assert retrieve(store, "zzzz qqqq", k=3) == []
+    assert "No project notes matched" in build_system_prompt([])
+    from memtune.evaluate.retrieval import RetrievedNote
+
+    long = RetrievedNote(1, 1, "Long", "general", "word " * 1000, 1.0)
+    assert len(build_system_prompt([long])) < len(RAG_SYSTEM_HEADER) + 800
