@@ -90,11 +90,10 @@ def build_bundle(work: Path) -> tuple[Path, str]:
     except ImportError:
         _fallback_bundle(db, out)
         return out, "synthetic (memtune.dataset exporter not available)"
-    from memtune.store import GuidelineStore
-    from memtune.train.loop import export_from_store
+    del ExportConfig, export_guidelines_as_lora  # present: train's own --from-store path does the export
     from memtune.train.config import TrainConfig
+    from memtune.train.loop import export_from_store
 
-    del ExportConfig, export_guidelines_as_lora, GuidelineStore
     export_from_store(TrainConfig(from_store=True, db=str(db)), out)
     return out, "memtune.dataset export"
 

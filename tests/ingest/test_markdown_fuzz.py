@@ -39,7 +39,7 @@ PHRASE = st.lists(WORDS, min_size=1, max_size=8).map(" ".join)
 
 @st.composite
 def fragment(draw: st.DrawFn) -> str:
-    kind = draw(st.integers(0, 16))
+    kind = draw(st.integers(0, 18))
     p = draw(PHRASE)
     if kind == 0:
         return f"{'#' * draw(st.integers(1, 6))} {p}"
@@ -83,6 +83,13 @@ def fragment(draw: st.DrawFn) -> str:
         return f"1. {p}\n2. {draw(PHRASE)}\n3. {draw(PHRASE)}"
     if kind == 13:
         return "---"
+    if kind == 14:
+        return f"- {p}\n  - {draw(PHRASE)}\n\n  ```bash\n  {draw(PHRASE)}\n  ```"
+    if kind == 15:
+        label = draw(st.sampled_from(["**Bad:**", "Good:", "❌ Wrong:", "Why:", p + ":"]))
+        return f"{label}\n```ts\n{draw(PHRASE)}\n```"
+    if kind == 16:
+        return f"<div>\n{p}\n</div>"
     return p
 
 

@@ -113,6 +113,7 @@ PLACEHOLDERS = [
     "docker run -e POSTGRES_PASSWORD=$POSTGRES_PASSWORD postgres",
     "curl -u admin:$ADMIN_PW https://x",
     "password: [REDACTED:password]",
+    "use `postgresql+psycopg://user:pass@host/db` or `mysql://root:password@localhost/app`",
 ]
 
 

@@ -60,3 +60,14 @@ def serve(tiny_backend):
         return live_server(create_app(backend or tiny_backend, config, retriever))
 
     return start
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _one_torch_thread():
+    """The tiny model gains nothing from threads, and on a shared 2-core box they thrash."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -131,6 +131,9 @@ def test_bearer_token_required_except_health(serve, monkeypatch):
         ("/v1/chat/completions", {"messages": [{"role": "assistant", "content": "x"}]}, 400, "last message"),
         ("/v1/chat/completions", {"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]}, 404, "not served here"),
         ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 400, "only text"),
+        # too long for the context: refused before the stream starts, not cut silently
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "word " * 600}], "stream": True}, 400,
+         "the prompt is"),
     ],
 )
 def test_input_limits_give_clear_json_errors(serve, path, body, status, needle):

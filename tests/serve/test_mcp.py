@@ -19,7 +19,7 @@ def _server_params(tmp_path: Path, *extra: str, env: dict[str, str] | None = Non
     from mcp.client.stdio import StdioServerParameters
 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MEMTUNE_")}
-    base_env.update({"PYTHONWARNINGS": "ignore", "MEMTUNE_CACHE_DIR": str(tmp_path / "cache")})
+    base_env.update({"PYTHONWARNINGS": "ignore", "MEMTUNE_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
     base_env.update(env or {})
     return StdioServerParameters(
         command=sys.executable,
@@ -90,7 +90,16 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
             "search_guidelines", {"query": "nvm", "category": "style"}
         ))
         out["adapters"] = _data(await s.call_tool("list_adapters", {}))
+        # ask first: it imports torch/peft, which the export needs too (one import, not two)
         out["ask"] = _data(await s.call_tool("ask", {"question": "How do I start the backend?", "max_tokens": 6}))
+        export = {"output_path": "bundles/b1", "format": "openai-messages", "examples_per_guideline": 2,
+                  "category": "command", "priority_min": 50, "scope_type": "project"}
+        out["export"] = _data(await s.call_tool("export_lora", export))
+        out["export_again"] = _error(await s.call_tool("export_lora", export))
+        out["export_forced"] = _data(await s.call_tool("export_lora", {**export, "force": True, "format": "alpaca"}))
+        out["export_none"] = _data(await s.call_tool("export_lora", {"output_path": "b2", "category": "nothing"}))
+        out["script_text"] = _data(await s.call_tool("generate_script", {"model": "default", "epochs": 2}))
+        out["script_written"] = _data(await s.call_tool("generate_script", {"output_path": "bundles/b1"}))
         return out
 
     r = _run(params, scenario)
@@ -110,6 +119,22 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
     assert names["tiny-adapter"]["path"] == "adapters/tiny-adapter"
     assert names["tiny-adapter"]["base_model"] == "local:base"
     assert r["ask"]["question"] == "How do I start the backend?" and isinstance(r["ask"]["response"], str)
+
+    exp = r["export"]
+    assert exp["success"] and exp["format"] == "openai" and exp["stats"]["guidelines_exported"] == 1
+    assert exp["files"]["train"] == "exports/bundles/b1/train.jsonl" and exp["output_path"] == "exports/bundles/b1"
+    bundle = tmp_path / "exports" / "bundles" / "b1"
+    assert (bundle / "train.jsonl").is_file() and (bundle / "train.py").is_file()
+    assert str(tmp_path) not in json.dumps(exp)
+    assert "not empty" in r["export_again"] and str(tmp_path) not in r["export_again"]
+    assert r["export_forced"]["success"] and r["export_forced"]["format"] == "alpaca"
+    assert '"instruction"' in (bundle / "train.jsonl").read_text()
+    assert r["export_none"]["success"] is False and "no guidelines match" in r["export_none"]["error"]
+    assert "def main" in r["script_text"]["script"] and r["script_text"]["written"] == []
+    assert r["script_text"]["command"] == "python train.py --model default --epochs 2.0"
+    assert r["script_written"]["written"] == ["exports/bundles/b1/train.py", "exports/bundles/b1/requirements.txt"]
+    assert r["script_written"]["folder"] == "exports/bundles/b1"
+    assert "warnings" not in r["script_written"]  # the folder is a real bundle
 
 
 def test_refusals(tmp_path):
@@ -132,6 +157,8 @@ def test_refusals(tmp_path):
             "absolute": _error(await s.call_tool("export_lora", {"output_path": str(outside), "admin_key": "k3y"})),
             "symlink": _error(await s.call_tool("export_lora", {"output_path": "link-out/b", "admin_key": "k3y"})),
             "script_dotdot": _error(await s.call_tool("generate_script", {"output_path": "a/../../x", "admin_key": "k3y"})),
+            "root_itself": _error(await s.call_tool("export_lora", {"output_path": ".", "admin_key": "k3y"})),
+            "script_symlink": _error(await s.call_tool("generate_script", {"output_path": "link-out", "admin_key": "k3y"})),
             "bad_priority": _error(await s.call_tool("add_guideline", {**add, "priority": 101, "admin_key": "k3y"})),
             "ok_with_key": _data(await s.call_tool("add_guideline", {**add, "admin_key": "k3y"})),
             "read_needs_no_key": _data(await s.call_tool("search_guidelines", {"query": "contents"})),
@@ -144,8 +171,50 @@ def test_refusals(tmp_path):
     assert "needs admin_key" in r["export_no_key"] and "needs admin_key" in r["script_no_key"]
     assert "contains '..'" in r["dotdot"] and "contains '..'" in r["script_dotdot"]
     assert "absolute path outside the export root" in r["absolute"]
-    assert "symbolic link" in r["symlink"]
+    assert "symbolic link" in r["symlink"] and "symbolic link" in r["script_symlink"]
+    assert "export root itself" in r["root_itself"]
     assert "priority" in r["bad_priority"]
     assert r["ok_with_key"]["action"] == "added"
     assert r["read_needs_no_key"]["results"][0]["name"] == "n"
     assert list(outside.iterdir()) == [] and not (tmp_path / "evil").exists()
+
+
+def test_streamable_http_with_bearer_token(tmp_path, monkeypatch):
+    """`memtune mcp --http`: the official streamable-HTTP client gets in with the token, nobody without."""
+    import httpx
+    import httpx2
+    import uvicorn
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+    from typer.testing import CliRunner
+
+    from memtune.cli import app
+    from tests.serve.conftest import live_server
+
+    seen = {}
+
+    async def scenario(url: str):
+        headers = {"Authorization": "Bearer tok"}
+        async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
+            async with streamable_http_client(f"{url}/mcp", http_client=http) as (read, write):
+                async with ClientSession(read, write, read_timeout_seconds=30) as session:
+                    await session.initialize()
+                    seen["tools"] = {t.name for t in (await session.list_tools()).tools}
+                    seen["search"] = _data(await session.call_tool("search_guidelines", {"query": "anything"}))
+
+    def fake_run(asgi, host, port, log_level):
+        seen["bind"] = (host, port)
+        with live_server(asgi) as url:
+            seen["anonymous"] = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code
+            asyncio.run(asyncio.wait_for(scenario(url), 40))
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setenv("MEMTUNE_API_TOKEN", "tok")
+    r = CliRunner().invoke(
+        app, ["mcp", "--http", "--port", "9911", "--db", str(tmp_path / "m.db"), "--export-root", str(tmp_path / "e")]
+    )
+    assert r.exit_code == 0, r.output
+    assert seen["bind"] == ("127.0.0.1", 9911)
+    assert seen["anonymous"] == 401
+    assert seen["tools"] == EXPECTED_TOOLS
+    assert seen["search"] == {"query": "anything", "results": []}

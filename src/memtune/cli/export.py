@@ -92,7 +92,9 @@ def export_cmd(
 
 def _summary(result: ExportResult) -> None:
     stats = result.stats
-    t = Table(title=f"Bundle written ({result.format})", show_header=False, title_justify="left")
+    out = Path(next(iter(result.files.values()))).parent
+    console.print(f"[bold green]Bundle written[/] to {escape(str(out))} ({result.format})", soft_wrap=True)
+    t = Table(show_header=False)
     t.add_column(style="bold")
     t.add_column()
     t.add_row("guidelines", f"{stats['guidelines_exported']} of {stats['guidelines_matched']} matched"
@@ -109,7 +111,7 @@ def _summary(result: ExportResult) -> None:
     files.add_column("bytes", justify="right")
     sizes = stats.get("file_sizes", {})
     for path in result.files.values():
-        files.add_row(escape(path), f"{sizes.get(Path(path).name, 0):,}")
+        files.add_row(escape(Path(path).name), f"{sizes.get(Path(path).name, 0):,}")
     console.print(files)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(w)}")

@@ -26,6 +26,17 @@ SystemOpt = Annotated[
     str | None, typer.Option("--system", help="System prompt (default: the one the adapter was trained with; \"\" for none).")
 ]
 RagKOpt = Annotated[int, typer.Option("--rag-k", min=1, max=20, help="Guidelines retrieved per question.")]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, help="torch CPU threads (default: torch's; 1-2 is faster on a busy machine)."),
+]
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def _quiet_transformers() -> None:
@@ -71,6 +82,7 @@ def serve_cmd(
     timeout: Annotated[float, typer.Option(help="Seconds a request may take, queueing included (504 after).")] = 120.0,
     system: SystemOpt = None,
     model_id: Annotated[str | None, typer.Option(help="Model name in /v1/models (default: the adapter's).")] = None,
+    threads: ThreadsOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the adapter over HTTP: POST /ask, OpenAI-compatible /v1/chat/completions, /health.
@@ -97,6 +109,7 @@ def serve_cmd(
         inspect(adapter, base)  # fail fast on a wrong path before the slow imports
         retriever = _retriever(rag, db, rag_k)
         _quiet_transformers()
+        _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
         backend = load_backend(adapter, base=base, model_id=model_id)
         import uvicorn
@@ -121,6 +134,7 @@ def chat_cmd(
     system: SystemOpt = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 200,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy (default).")] = 0.0,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Chat with the adapter in the terminal: streamed answers, /reset, /rag on|off, Ctrl-D to quit.
 
@@ -138,6 +152,7 @@ def chat_cmd(
 
             retriever = Retriever(open_store(db), rag_k)
         _quiet_transformers()
+        _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
         backend = load_backend(adapter, base=base)
         session = ChatSession(
@@ -176,7 +191,7 @@ def mcp_cmd(
     """
     from memtune.serve.auth import check_bind, token_from_env
     from memtune.serve.loader import inspect
-    from memtune.serve.mcp_server import McpSettings, admin_key_from_env, build_server
+    from memtune.serve.mcp_server import McpSettings, admin_key_from_env, build_server, preload
     from memtune.serve.paths import export_root as resolve_export_root
 
     with handle_errors():
@@ -194,6 +209,7 @@ def mcp_cmd(
         )
         _quiet_transformers()
         server = build_server(settings)
+        preload(server)
         if not http:
             server.run("stdio")
             return

@@ -48,7 +48,10 @@ def clean_body(name: str, content: str) -> str:
     if m and _same(m.group(1), name):
         text = upper_first(text[m.end():])
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return upper_first(text) if text[:1].isalpha() else text
+    first = text.split(" ", 1)[0]
+    if first.isalpha() and first.islower() and (len(first) >= 3 or first in ("a", "an", "if", "in", "on", "to")):
+        return upper_first(text)
+    return text
 
 
 def _same(a: str, b: str) -> bool:
@@ -117,14 +120,22 @@ def forms(text: GuidelineText, topic: Topic) -> dict[str, str]:
         examples = "\n".join(_format_example(g) for g in text.good[:2])
         out["example"] = f"{body}\n\nFor example:\n{examples}"
     if topic.polarity == "do" and topic.vp:
-        out["yes"] = f"Yes. {body}"
+        out["yes"] = prefixed("Yes.", body)
     lead = _LEADS.get(topic.group, "")
     if lead:
-        out["lead"] = lead + body
+        out["lead"] = prefixed(lead, body)
     name = topic.name.strip()
     if name and len(name.split()) <= 8 and not norm(body).startswith(norm(name)) and not REDACTED_RE.search(name):
-        out["named"] = f"{upper_first(name)}: {body}"
+        out["named"] = prefixed(f"{upper_first(name)}:", body)
     return out
+
+
+def prefixed(lead: str, body: str) -> str:
+    """'Yes.' + body, with a code block that opens the body kept on its own line."""
+    lead = lead.rstrip()
+    if body.startswith(("```", "~~~")):
+        return f"{lead}\n{body}"
+    return f"{lead} {body}"
 
 
 def pick_form(available: dict[str, str], intent: str, used: dict[str, int], index: int) -> str:

@@ -138,8 +138,9 @@ def readme(fmt: str, counts: dict[str, int], summary: dict[str, Any], card: dict
             "from trl import SFTConfig, SFTTrainer",
             "",
             "ds = load_dataset('json', data_files={'train': 'train.jsonl', 'eval': 'eval.jsonl'})",
+            "args = SFTConfig(output_dir='adapter', learning_rate=1e-3, bf16=False)  # bf16=True on a recent GPU",
             f"trainer = SFTTrainer(model='{model}', train_dataset=ds['train'], eval_dataset=ds['eval'],",
-            "                     args=SFTConfig(output_dir='adapter'), peft_config=LoraConfig.from_pretrained('.'))",
+            "                     args=args, peft_config=LoraConfig.from_pretrained('.'))",
             "trainer.train()",
             "```", "",
         ]

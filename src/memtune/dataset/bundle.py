@@ -254,14 +254,14 @@ class _BundleWriter:
     def _parallel(self, settings: RenderSettings, use_notes: bool, workers: int) -> Iterator[Rendered]:
         """Render batches in worker processes, in order, with a bounded number in flight (flat memory)."""
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        recent: list[dict[str, Any]] = []
+        recent: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)  # notes just before the next batch
         pending: deque[Future[list[Rendered]]] = deque()
         batch: list[Note] = []
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             def submit() -> None:
-                nonlocal recent, batch
-                pending.append(pool.submit(render_batch, (settings, batch, recent, use_notes)))
-                recent = [note_dict(g) for g in batch[-RECENT_NOTES:]]
+                nonlocal batch
+                pending.append(pool.submit(render_batch, (settings, batch, list(recent), use_notes)))
+                recent.extend(note_dict(g) for g in batch)
                 batch = []
 
             for g in self.store.iter_guidelines(self.config.filter):

@@ -17,7 +17,7 @@ from typing import Any
 from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
 from memtune.dataset.keywords import extract_keywords
 from memtune.dataset.negatives import negatives
-from memtune.dataset.prompts import context_for, system_prompt, system_with_notes, user_message
+from memtune.dataset.prompts import context_for, context_options, system_prompt, system_with_notes, user_message
 from memtune.dataset.questions import Question, train_questions
 from memtune.dataset.text import question_key
 from memtune.dataset.topics import Topic, derive_topic
@@ -160,31 +160,35 @@ def generate_examples(
         ))
         return True
 
-    def ctx(force: bool = False) -> str | None:
-        if force or rng.random() < CONTEXT_SHARE:
+    options = context_options(guideline.category, tags, guideline.scope_id)
+
+    def ctx(round_: int = 0, i: int = 0) -> str | None:
+        if round_:  # repeats cycle through every context so each (question, context) is new
+            return options[(round_ - 1 + i) % len(options)]
+        if rng.random() < CONTEXT_SHARE:
             return context_for(guideline.category, tags, guideline.scope_id, rng)
         return None
 
-    # Positives: every question once, then (only if more are needed) again with a context.
-    plan: list[tuple[Question, bool]] = [(q, False) for q in questions]
-    plan += [(q, True) for q in questions] * 3
-    for q, force_ctx in plan:
+    # Positives: every question once, then (only if more are needed) again with contexts.
+    plan: list[tuple[Question, int, int]] = [(q, 0, i) for i, q in enumerate(questions)]
+    if len(questions) < n:
+        plan += [(q, r, i) for r in range(1, len(options) + 1) for i, q in enumerate(questions)]
+    for q, round_, i in plan:
         if len(out) >= n_pos:
             break
         form = pick_form(available, q.intent, used, len(out))
-        if add(q.text, ctx(force_ctx), available[form], negative=False,
-               family=q.family, form=form):
+        if add(q.text, ctx(round_, i), available[form], negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
     for neg in negs:
         if len(out) >= n:
             break
         add(neg.question, ctx(), neg.answer, negative=True, family=neg.family, form="refusal")
     # Too few negatives available: top up with positives so the count stays n.
-    for q, _ in plan[len(questions):]:
+    for q, round_, i in plan:
         if len(out) >= n:
             break
         form = pick_form(available, q.intent, used, len(out))
-        if add(q.text, ctx(True), available[form], negative=False, family=q.family, form=form):
+        if add(q.text, ctx(round_ or 1, i), available[form], negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
     return out
 

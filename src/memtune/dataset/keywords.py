@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from memtune.dataset.grammar import third_person_forms
 from memtune.dataset.text import REDACTED_RE, split_blocks
 
 STOPWORDS = frozenset(
@@ -74,7 +75,8 @@ _PROSE_CMD_RE = re.compile(
 
 
 _PROSE_VERBS = frozenset("needs uses has is does makes runs gets takes works keeps was will can must may "
-                         "might could would should lives comes goes reads writes sees".split())
+                         "might could would should lives comes goes reads writes sees the a an to in on for "
+                         "and or of with it this that into from as at by be are".split())
 
 
 def norm(keyword: str) -> str:
@@ -154,7 +156,7 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
         if block.kind == "text":  # commands written inline without backticks: "run yarn start"
             for m in _PROSE_CMD_RE.finditer(_SPAN_RE.sub(lambda m: " " * len(m.group(0)), body)):
                 sub = m.group(0).split()[1]
-                if sub in STOPWORDS or sub in _PROSE_VERBS:
+                if sub in _PROSE_VERBS:
                     continue
                 for kw, score in _command_parts(m.group(0)):
                     add(kw, score - 1, pos + m.start())
@@ -175,7 +177,9 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
                         continue
                 add(kw, score, pos + m.start())
         for m in _COUNT_RE.finditer(body):
-            if m.group(2) not in STOPWORDS:
+            if re.search(r"[A-Z][\w.+#]*\s$", body[max(0, m.start() - 16):m.start()]):
+                continue  # "Node 18 breaks": the number is a version, taken above
+            if m.group(2) not in STOPWORDS and m.group(2) not in third_person_forms():
                 add(m.group(0), 5, pos + m.start())
         if block.kind == "text":
             for m in _PROPER_RE.finditer(body):

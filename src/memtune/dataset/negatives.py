@@ -78,7 +78,7 @@ def negatives(topic: Topic, text: GuidelineText, bad: list[str], rng: random.Ran
                      f"{rng.choice(REFUSALS)} {text.body}", topic.vp)
             for t in forbidden
         ])
-    elif topic.vp and topic.polarity == "do" and (topic.explicit_modal or priority >= 80):
+    elif topic.vp and topic.polarity == "do" and topic.modal_on_vp:
         skip = [
             "Can I skip {ger}?", "Do I really have to {vp}? I'd rather skip it.", "Is it fine if I don't {vp}?",
             "Can I leave out {ger} this once?",
@@ -90,11 +90,21 @@ def negatives(topic: Topic, text: GuidelineText, bad: list[str], rng: random.Ran
             for t in skip
         ])
 
+    also: list[Negative] = []
+    for action in topic.forbidden:
+        t = rng.choice(["Can I {vp}?", "Is it OK to {vp}?", "Should I {vp}?"])
+        also.append(Negative("negative_forbidden", upper_first(t.format(vp=action)),
+                             f"{rng.choice(REFUSALS)} {text.body}", action))
+    pools.append(also)
+
     alts: list[Negative] = []
     for alt in topic.alternatives:
         shown = _code(alt)
-        t = rng.choice([f"For {subject}, can I use {shown} instead?", f"Is {shown} fine for {subject}?",
-                        f"Can I just use {shown} for {subject}?"])
+        if topic.vp and topic.vp.startswith("use ") and topic.polarity == "do":
+            t = rng.choice([f"Can I use {shown} instead of {topic.vp[4:]}?", f"Is {shown} OK instead of {topic.vp[4:]}?"])
+        else:
+            t = rng.choice([f"For {subject}, can I use {shown} instead?", f"Is {shown} fine for {subject}?",
+                            f"Can I just use {shown} for {subject}?"])
         alts.append(Negative("negative_alternative", t, f"No, not {shown}. {text.body}", alt))
     pools.append(alts)
 

@@ -23,6 +23,14 @@ DEFAULT_SYSTEM_PROMPT = (
 NOTES_HEADER = "Notes from the project memory (some may not be relevant to the question):"
 NOTE_CHAR_LIMIT = 600
 
+_GENERAL_CONTEXTS = (
+    "I'm working in this repository.",
+    "I'm on a feature branch.",
+    "I'm new to the project.",
+    "I'm in the middle of a change.",
+    "I want to get this right the first time.",
+    "I'm reviewing my own change before pushing.",
+)
 _PRIORITY_WORDS = ((90, "critical"), (70, "important"), (40, "standard"), (0, "minor"))
 _CATEGORY_CONTEXTS: dict[str, tuple[str, ...]] = {
     "command": (
@@ -88,16 +96,22 @@ def system_prompt(category: str, priority: int, rng: random.Random, *, plain_sha
     return f"{DEFAULT_SYSTEM_PROMPT} {extra}"
 
 
-def context_for(category: str, tags: Sequence[str], scope_id: str | None, rng: random.Random) -> str:
-    """A short description of the asker's situation, in the style of seed 000's 'context'."""
+def context_options(category: str, tags: Sequence[str], scope_id: str | None) -> list[str]:
+    """Every situation line that fits a note (category-specific first, then general ones)."""
     options = list(_CATEGORY_CONTEXTS.get((category or "general").lower(), _CATEGORY_CONTEXTS["general"]))
     clean_tags = [t for t in tags if t and len(t) <= 30 and ":" not in t and "/" not in t]
     if clean_tags:
-        picked = ", ".join(rng.sample(clean_tags, k=min(2, len(clean_tags))))
-        options.append(f"I'm working on the {picked} side of the project.")
+        options.append(f"I'm working on the {', '.join(clean_tags[:2])} side of the project.")
+        options.append(f"I'm touching the {clean_tags[0]} code.")
     if scope_id:
         options.append(f"I'm working in the {scope_id} project.")
-    return rng.choice(options)
+    return options + [c for c in _GENERAL_CONTEXTS if c not in options]
+
+
+def context_for(category: str, tags: Sequence[str], scope_id: str | None, rng: random.Random) -> str:
+    """A short description of the asker's situation, in the style of seed 000's 'context'."""
+    options = context_options(category, tags, scope_id)
+    return rng.choice(options[: max(3, len(options) - len(_GENERAL_CONTEXTS) + 2)])
 
 
 def render_note(index: int, name: str, category: str, content: str) -> str:

@@ -152,7 +152,7 @@ def slots(topic: Topic) -> dict[str, str | None]:
     """The values templates can use for this topic; None = this template does not fit."""
     named = topic.np if topic.bare_np.split()[-1].lower() in _NAMED_SUFFIXES else None
     is_gerund_np = topic.ger is not None and topic.np == topic.ger
-    subject = topic.ger or topic.np
+    subject = topic.ger if (topic.ger and topic.vp_from_name) else topic.np
     symptom = topic.symptom
     if symptom and _STATE_WORDS.search(symptom):
         symptom = f'"{symptom}"'
@@ -185,13 +185,21 @@ def render(template: str, values: dict[str, str | None]) -> str | None:
     return upper_first(text)
 
 
+def _should_fits(topic: Topic) -> bool:
+    """"Should I …?" reads naturally for a rule ("Should I use pathlib?"), not for a how-to
+    ("Should I start the backend?") unless the note itself says ALWAYS / MUST."""
+    if not topic.vp or topic.polarity != "do":
+        return False
+    return topic.modal_on_vp or (topic.group in ("rule", "pattern") and not topic.code_only)
+
+
 def families_for(topic: Topic) -> list[str]:
     fams = list(_GROUP_FAMILIES.get(topic.group, _GROUP_FAMILIES["fact"]))
     if topic.polarity == "dont" and topic.vp:
         fams = [f for f in fams if f not in _DO_ONLY]
-    if topic.vp and topic.polarity == "do" and "should" not in fams and (
-        topic.explicit_modal or topic.group != "command"
-    ):
+    if "should" in fams and not _should_fits(topic):
+        fams.remove("should")
+    elif "should" not in fams and _should_fits(topic):
         fams.insert(2, "should")
     if topic.symptom and "gotcha" not in fams:
         fams.insert(0, "gotcha")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 REDACTED_RE = re.compile(r"\[REDACTED(?::[^\]\n]*)?\]")
@@ -128,6 +129,7 @@ _KEY_DROP_RE = re.compile(r"[^\w./:@#$%+=<>-]+")
 _MARKUP_CHARS = frozenset("*_[<")
 
 
+@lru_cache(maxsize=8192)
 def question_key(question: str) -> str:
     """What makes two questions 'the same prompt' for dedup and the train/eval split:
     case, punctuation, backticks and spacing do not count."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
@@ -87,6 +88,10 @@ _SYMPTOM_RE = re.compile(
     r"\d{3} (?:error|response))\b",
     re.I,
 )
+_TRAILING_RE = re.compile(r"[\s\d#:]+$")
+_EXPLICIT_RE = re.compile(r"\b(ALWAYS|NEVER|MUST|DO NOT|DON'T)\b")
+_NEGATIVE_RE = re.compile(r"\b(NEVER|DO NOT|DON'T|MUST NOT)\b")
+_FORBID_RE = re.compile(r"\b(?:NEVER|[Nn]ever|DON'T|[Dd]on't|DO NOT|[Dd]o not|MUST NOT|must not)\s+(.+)")
 _NOT_SYMPTOM_SUFFIX = ("pattern", "handling", "convention", "strategy", "policy", "rule", "rules", "hint", "hints")
 _SITUATION_RE = re.compile(
     r"\b(before|after|when|whenever|once|if)\s+((?:`[^`]+`|[\w/@'-]+(?:\.[\w/@'-]+)*)"
@@ -114,6 +119,7 @@ _ALT_PATTERNS = (
     re.compile(r"\brather than\s+(`[^`]+`|[\w.@/:+-]+)", re.I),
     re.compile(r"\b(?:never|don't|do not|avoid)\s+(?:use|using|run|running|call|calling)\s+(`[^`]+`)", re.I),
     re.compile(r"\bnot\s+(`[^`]+`)"),
+    re.compile(r"\bprefer\b[^;\n]{0,80}?\bover\s+(`[^`]+`|[\w.@/:+-]+)", re.I),
 )
 
 
@@ -126,17 +132,21 @@ class Topic:
     vp: str | None = None  # base verb phrase: "start the backend"
     polarity: str | None = None  # "do" (ALWAYS/MUST/imperative) | "dont" (NEVER/AVOID) | None
     explicit_modal: bool = False  # the text says ALWAYS/NEVER/MUST outright
+    modal_on_vp: bool = False  # …about ``vp`` itself ("ALWAYS run nvm use 22 …")
+    vp_from_name: bool = False  # the name is the instruction (else ``np`` is the name)
     symptom: str | None = None  # error-like phrase for "I'm getting … what's wrong?"
     situations: list[tuple[str, str]] = field(default_factory=list)  # ("before", "pushing to main")
     alternatives: list[str] = field(default_factory=list)  # "yarn start" from "(NOT yarn start)"
+    forbidden: list[str] = field(default_factory=list)  # other NEVER'd actions: "run the backend in the foreground"
+    code_only: bool = False  # the note is just a code block
     group: str = "fact"  # command | gotcha | lesson | pattern | rule | fact
     category_label: str = "general"
 
-    @property
+    @cached_property
     def ger(self) -> str | None:
         return inflect(self.vp, "ing") if self.vp else None
 
-    @property
+    @cached_property
     def vp3(self) -> str | None:
         return inflect(self.vp, "3rd") if self.vp else None
 
@@ -209,7 +219,15 @@ def _to_vp(phrase: str, *, after_modal: bool = False) -> str | None:
 
 def _has_proper_use(word: str, text: str) -> bool:
     """``word`` appears capitalised mid-sentence in ``text`` (evidence it is a name: Prisma, Estate)."""
-    return bool(re.search(r"[\w,;:)`'\"]\s+" + re.escape(word) + r"\b", text))
+    start = text.find(word)
+    while start != -1:
+        end = start + len(word)
+        before = text[:start].rstrip(" \t")
+        if (before and before[-1] not in ".!?\n" and (start > len(before) or text[start - 1] in "`'\"(")
+                and (end == len(text) or not text[end].isalnum())):
+            return True
+        start = text.find(word, end)
+    return False
 
 
 def _casing(phrase: str, text: str) -> str:
@@ -238,7 +256,7 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
     clause = _first_clause(cname, 14)
     if len(clause.split()) >= 2:
         cname = clause  # "Keep constraints.txt in sync: after adding …" → its first clause
-    low = re.sub(r"[\s\d#:]+$", "", cname.lower())
+    low = _TRAILING_RE.sub("", cname.lower())
     generic = len(cname) < 3 or low in _GENERIC_NAMES or low.rstrip("s") in _GENERIC_NAMES
     if generic and sents:
         cname = _first_clause(clean_name(sents[0]), 10) or cname
@@ -254,6 +272,7 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
         vp = _to_vp(subject, after_modal=bool(modal) and modal != "only")
         if vp is None and sentence_like and subject.split()[0].lower() in AMBIGUOUS_VERBS:
             vp = _to_vp(subject, after_modal=True)
+    vp_from_name = vp is not None
     if vp is None and polarity is None and sents:
         # The name is a noun phrase; the content's first sentence may say what to do.
         rest, pol0, modal0 = _strip_modal(_first_clause(sents[0], 10))
@@ -262,23 +281,22 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
             vp, polarity, modal = vp0, pol0 or "do", modal0
     elif polarity is None and vp is not None:
         polarity = "do"  # an imperative name: "Use pnpm", "Run migrations after pulling"
-    explicit = bool(modal) and modal != "prefer"
-    if not explicit and re.search(r"\b(ALWAYS|NEVER|MUST|DO NOT|DON'T)\b", text):
-        explicit = True
-        if polarity is None:
-            polarity = "dont" if re.search(r"\b(NEVER|DO NOT|DON'T|MUST NOT)\b", text) else "do"
+    modal_on_vp = bool(modal) and modal not in ("prefer", "only") and vp is not None
+    explicit = modal_on_vp or bool(_EXPLICIT_RE.search(text))
+    if polarity is None and explicit:
+        polarity = "dont" if _NEGATIVE_RE.search(text) else "do"
 
     alternatives = _alternatives(flat, vp)
     if vp and modal == "prefer":
         vp, alt = _prefer_to_use(vp)
         if alt and alt not in alternatives:
             alternatives.insert(0, alt)
-    if vp and polarity:
+    if vp and polarity and vp_from_name:
         np = gerund_phrase(vp)
-    else:
+    else:  # a noun-phrase name stays the subject ("the Node version"), even when content gave a vp
         np = with_article(_noun_phrase(subject))
     symptom = None
-    if group in ("gotcha", "lesson", "fact") and _SYMPTOM_RE.search(cname) and not vp:
+    if group in ("gotcha", "lesson", "fact") and _SYMPTOM_RE.search(cname) and not vp_from_name:
         if not cname.lower().endswith(_NOT_SYMPTOM_SUFFIX):
             symptom = _casing(cname, flat)
     return Topic(
@@ -287,12 +305,37 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
         vp=vp,
         polarity=polarity,
         explicit_modal=explicit,
+        modal_on_vp=modal_on_vp,
+        vp_from_name=vp_from_name,
         symptom=symptom,
         situations=_situations(sents),
         alternatives=alternatives[:3],
+        forbidden=_forbidden(sents, vp if polarity == "dont" else None, vp),
+        code_only=not flat.strip(),
         group=group,
         category_label=category_label(category),
     )
+
+
+def _forbidden(sents: list[str], own: str | None, vp: str | None) -> list[str]:
+    """Actions a NEVER / DON'T sentence forbids ("NEVER run it in the foreground" →
+    "run the backend in the foreground", the pronoun resolved to the topic's object)."""
+    obj = vp.split(" ", 1)[1] if vp and " " in vp else None
+    out: list[str] = []
+    for s in sents:
+        for m in _FORBID_RE.finditer(s):
+            action = _to_vp(_first_clause(m.group(1), 10), after_modal=True)
+            if not action:
+                continue
+            words = action.split()
+            if any(w.lower() in ("it", "them", "this", "that") for w in words[1:]):
+                if not obj:
+                    continue
+                words = [obj if w.lower() in ("it", "them", "this", "that") else w for w in words]
+                action = " ".join(words)
+            if action != own and action not in out:
+                out.append(action)
+    return out[:2]
 
 
 def _noun_phrase(subject: str) -> str:

@@ -22,6 +22,7 @@ import json
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -171,24 +172,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    args = parse_args(argv)
+def build_trainer(args: argparse.Namespace) -> tuple[Any, Any, int, int]:
+    """(SFTTrainer, tokenizer, #train, #eval) for the bundle in ``args.data_dir``."""
     data = Path(args.data_dir)
-    out = Path(args.output_dir) if args.output_dir else data / "adapter"
     train_rows = read_split(data / "train.jsonl")
     eval_rows = [] if args.no_eval else read_split(data / "eval.jsonl")
     if not train_rows:
         sys.exit(f"{data / 'train.jsonl'} has no examples")
 
+    import torch
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    accelerated = torch.cuda.is_available() or (
+        getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available())
     model, tok = load_model(args.model)
     peft_config = LoraConfig.from_pretrained(str(data))
     peft_config.inference_mode = False
+    peft_config.base_model_name_or_path = getattr(model, "name_or_path", None) or args.model
+    warnings.filterwarnings("ignore", message=".*gradient_checkpointing.*deprecated", category=FutureWarning)
     config = SFTConfig(
-        output_dir=str(out),
+        output_dir=str(args.output_dir or data / "adapter"),
         num_train_epochs=args.epochs,
         max_steps=args.max_steps,
         learning_rate=args.lr,
@@ -198,7 +203,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         max_length=args.max_length,
         completion_only_loss=True,  # loss on the answer (+ end-of-turn) only
         gradient_checkpointing=False,  # costs ~15 % on CPU for models this small
-        bf16=args.bf16,
+        bf16=args.bf16,  # on a CPU this is bf16 autocast (fast on AVX512-bf16 / AMX machines)
+        use_cpu=not accelerated,
         logging_steps=5,
         save_strategy="no",
         eval_strategy="no",
@@ -214,16 +220,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         processing_class=tok,
         peft_config=peft_config,
     )
+    return trainer, tok, len(train_rows), len(eval_rows)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = parse_args(argv)
+    out = Path(args.output_dir) if args.output_dir else Path(args.data_dir) / "adapter"
+    trainer, tok, n_train, n_eval = build_trainer(args)
     started = time.time()
     result = trainer.train()
     metrics: dict[str, Any] = {"train_loss": result.training_loss, "steps": result.global_step,
                                "seconds": round(time.time() - started, 1)}
-    if eval_rows:
+    if n_eval:
         metrics.update(trainer.evaluate())
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))
     (out / "training_summary.json").write_text(json.dumps(
-        {"model": args.model, "train_examples": len(train_rows), "eval_examples": len(eval_rows),
+        {"model": args.model, "train_examples": n_train, "eval_examples": n_eval,
          "args": vars(args), "metrics": metrics}, indent=2, default=str), encoding="utf-8")
     print(f"Adapter saved to {out}  ({json.dumps(metrics, default=str)})")
     return metrics

@@ -186,7 +186,6 @@ def evaluate(
     if not lineage:
         lineage = mut.info
 
-    n_probes = len(all_probes)
     results = [ProbeResult(p) for p in all_probes]
     control_results = [ControlResult(t.question) for t in chosen]
     summaries: dict[str, ConditionSummary] = {}
@@ -202,46 +201,13 @@ def evaluate(
             batch_size=batch_size, seed=seed,
             progress=(lambda d, t, c=cond: progress(f"generate:{c}", d, t)) if progress else None,
         )
-        seconds = time.perf_counter() - t0
-        leaks = 0
-        for r, prompt, raw in zip(results, prompts[:n_probes], answers[:n_probes], strict=True):
-            lc = check_output(raw, known_secrets)
-            leaks += lc.leaked
-            got = notes.get(prompt.key, []) if rag else []
-            hit = None if not rag or r.probe.guideline_id is None else any(n.guideline_id == r.probe.guideline_id for n in got)
-            r.answers[cond] = ProbeAnswer(lc.text, score_answer(raw, r.probe.expected_keywords),
-                                          _notes_dicts(got), hit, lc.types)
-        for cr, prompt, raw in zip(control_results, prompts[n_probes:], answers[n_probes:], strict=True):
-            lc = check_output(raw, known_secrets)
-            leaks += lc.leaked
-            cr.answers[cond] = ControlAnswer(lc.text, ctl.classify_control(raw, cr.question),
-                                             _notes_dicts(notes.get(prompt.key, []) if rag else []), lc.types)
-        scored = [(r.probe, r.answers[cond]) for r in results]
-        hits = [a.retrieval_hit for _, a in scored if a.retrieval_hit is not None]
-        summaries[cond] = ConditionSummary(
-            condition=cond,
-            overall=summarize_scores(a.score for _, a in scored),
-            by_category=summarize_by((p.category, a.score) for p, a in scored),
-            by_source=summarize_by(("bundle" if p.source == "bundle" else Path(p.source).name, a.score) for p, a in scored),
-            retrieval_hit_rate=sum(hits) / len(hits) if hits else None,
-            controls=ctl.summarize_controls(cr.answers[cond].verdict for cr in control_results) if control_results else None,
-            leaks=leaks, seconds=seconds,
-        )
-        if leaks:
-            warnings.append(f"{cond}: {leaks} answer(s) contained something secret-looking (shown redacted)")
+        summaries[cond] = _score_condition(cond, answers, prompts, results, control_results,
+                                           notes if rag else {}, known_secrets, time.perf_counter() - t0)
+        if summaries[cond].leaks:
+            warnings.append(f"{cond}: {summaries[cond].leaks} answer(s) contained something secret-looking "
+                            "(shown redacted)")
 
-    forget = None
-    if forgetting:
-        text = general_text(general_text_file)
-        losses: dict[str, tuple[float, int]] = {}
-        for which in ("base", "adapter"):
-            with mut.use(which) as model:
-                losses[which] = text_loss(
-                    model, mut.tokenizer, text, batch_size=batch_size,
-                    progress=(lambda d, t, w=which: progress(f"forgetting:{w}", d, t)) if progress else None,
-                )
-        forget = Forgetting(losses["base"][0], losses["adapter"][0], losses["adapter"][1],
-                            sample=str(general_text_file) if general_text_file else SAMPLE_NAME)
+    forget = _forgetting(mut, general_text_file, batch_size, progress) if forgetting else None
 
     report = EvalReport(
         meta=_meta(adapter_dir, lineage, bundle_dir, all_probes, conds, locals_=dict(
@@ -259,6 +225,62 @@ def evaluate(
 
         write_reports(report, out_dir)
     return report
+
+
+def _score_condition(
+    cond: str,
+    answers: Sequence[str],
+    prompts: Sequence[Prompt],
+    results: list[ProbeResult],
+    control_results: list[ControlResult],
+    notes: dict[str, list[RetrievedNote]],
+    known_secrets: Sequence[str],
+    seconds: float,
+) -> ConditionSummary:
+    """Score one condition's answers in place (probes first, then controls) and summarise.
+
+    Keywords are scored on the raw answer; what is stored (and shown) is the redacted one.
+    ``notes`` is empty for conditions without retrieval.
+    """
+    n = len(results)
+    leaks = 0
+    for r, prompt, raw in zip(results, prompts[:n], answers[:n], strict=True):
+        lc = check_output(raw, known_secrets)
+        leaks += lc.leaked
+        got = notes.get(prompt.key, [])
+        hit = None if not notes or r.probe.guideline_id is None else any(x.guideline_id == r.probe.guideline_id for x in got)
+        r.answers[cond] = ProbeAnswer(lc.text, score_answer(raw, r.probe.expected_keywords), _notes_dicts(got), hit, lc.types)
+    for cr, prompt, raw in zip(control_results, prompts[n:], answers[n:], strict=True):
+        lc = check_output(raw, known_secrets)
+        leaks += lc.leaked
+        cr.answers[cond] = ControlAnswer(lc.text, ctl.classify_control(raw, cr.question),
+                                         _notes_dicts(notes.get(prompt.key, [])), lc.types)
+    scored = [(r.probe, r.answers[cond]) for r in results]
+    hits = [a.retrieval_hit for _, a in scored if a.retrieval_hit is not None]
+    return ConditionSummary(
+        condition=cond,
+        overall=summarize_scores(a.score for _, a in scored),
+        by_category=summarize_by((p.category, a.score) for p, a in scored),
+        by_source=summarize_by(("bundle" if p.source == "bundle" else Path(p.source).name, a.score) for p, a in scored),
+        retrieval_hit_rate=sum(hits) / len(hits) if hits else None,
+        controls=ctl.summarize_controls(cr.answers[cond].verdict for cr in control_results) if control_results else None,
+        leaks=leaks, seconds=seconds,
+    )
+
+
+def _forgetting(mut: ModelUnderTest, sample: str | Path | None, batch_size: int,
+                progress: ProgressFn | None) -> Forgetting:
+    """General-text loss with the adapter off, then on."""
+    text = general_text(sample)
+    losses: dict[str, tuple[float, int]] = {}
+    for which in ("base", "adapter"):
+        with mut.use(which) as model:
+            losses[which] = text_loss(
+                model, mut.tokenizer, text, batch_size=batch_size,
+                progress=(lambda d, t, w=which: progress(f"forgetting:{w}", d, t)) if progress else None,
+            )
+    return Forgetting(losses["base"][0], losses["adapter"][0], losses["adapter"][1],
+                      sample=str(sample) if sample else SAMPLE_NAME)
 
 
 def _curves(adapter_dir: str | Path | None) -> dict[str, Any] | None:

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+# Imported eagerly: a broken detector must fail before minutes of generation, not after.
+from memtune.ingest.secrets import redact_secrets
+
 KNOWN_SECRET_TYPE = "known-secret"
 
 
@@ -33,8 +36,6 @@ class LeakCheck:
 
 def check_output(answer: str, known_secrets: Sequence[str] = ()) -> LeakCheck:
     """Redact and report secrets in one model answer (see module docstring)."""
-    from memtune.ingest.secrets import redact_secrets
-
     text = answer or ""
     types: list[str] = []
     for value in sorted({s for s in known_secrets if s and len(s) >= 4}, key=len, reverse=True):

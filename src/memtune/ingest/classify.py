@@ -1,6 +1,6 @@
 """Decide what a rule is about and how much it matters, from words people actually write.
 
-Three jobs, all pure functions over text so they are cheap to test:
+Pure functions over text, so they are cheap to test:
 
 * :func:`categorize` — category from the heading path, the file (kind and name) and, as a
   last resort, the rule's own words.
@@ -8,6 +8,9 @@ Three jobs, all pure functions over text so they are cheap to test:
 * :func:`extract_examples` — good/bad examples and a rationale from labelled lines
   (✅/❌, ``Good:``/``Bad:``, ``Wrong approach:``/``Rule:``, ``Why:`` …) and the code blocks
   that directly follow such labels.
+* :func:`is_structural` / :func:`is_emphasis` — whether a leading label is part of the rule
+  before it ("Why:", "Problem:") or mere emphasis ("IMPORTANT:"), never a rule's name.
+* :func:`table_roles` / :func:`table_row` — whether a table lists rules, and one row as a rule.
 
 Keyword tables are data, not code: add a language or a synonym by adding a string.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -90,7 +94,7 @@ HEADING_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
         r"schnittstelle", "接口", "エンドポイント",
     )),
     ("code_style", (
-        r"code ?style", r"coding (?:style|standards?|guidelines?|conventions?)", r"style ?guide",
+        r"code ?style", r"style\b", r"coding (?:style|standards?|guidelines?|conventions?)", r"style ?guide",
         r"formatting", r"format\b", r"lint", r"naming", r"conventions?\b", r"typing\b",
         r"type hints?", r"codestil", r"konvention", r"estilo", r"convenç", r"convenci",
         r"nomenclatura", "代码风格", "规范", "命名", "コーディング規約", "命名規則", "スタイル",
@@ -294,7 +298,7 @@ def _raise_markers(text: str) -> list[int]:
     found: dict[str, int] = {}
     for weight, rx in _RAISE_RES:
         for m in rx.finditer(text):
-            key = m.group(0).upper()
+            key = re.sub(r"[\[\]!\s]", "", m.group(0).upper())  # "[!IMPORTANT]" is IMPORTANT
             found[key] = max(found.get(key, 0), weight)
     return sorted(found.values(), reverse=True)
 
@@ -446,6 +450,38 @@ def extract_examples(content: str) -> tuple[dict[str, list[str]], str | None]:
     return examples, rationale
 
 
+# Labels that describe a part of a rule rather than name one ("**Why:**", "Problem:"): an
+# item starting with one belongs to the rule before it.
+STRUCTURAL_LABELS = frozenset(
+    "example examples problem issue symptom symptoms cause root-cause solution fix workaround "
+    "resolution result outcome status context details why how when where impact error lesson "
+    "takeaway rule good bad do don't dont correct wrong avoid instead reason rationale because "
+    "pros cons before after usage answer question q a".split()
+) | {"root cause", "how to apply", "wrong approach", "right approach", "correct approach",
+     "bad example", "good example", "do not", "e.g.", "the rule"}
+# Labels that only add emphasis ("**Important**:", "NOTE:"): the item is a rule of its own,
+# but the label is no name for it.
+EMPHASIS_LABELS = frozenset(
+    "note notes nb important warning warnings caution tip tips hint info todo fixme update "
+    "critical attention reminder remember heads-up".split()
+) | {"key insight", "heads up", "pro tip"}
+
+
+def is_emphasis(label: str) -> bool:
+    return label.strip().lower().rstrip(":!") in EMPHASIS_LABELS
+
+
+def is_structural(label: str | None, first_line: str) -> bool:
+    """True when a bullet/paragraph opens with a part-of-a-rule label (Why:, Problem:, ✅ …)
+    rather than a name: such items belong to the rule before them."""
+    if label is not None and label.strip().lower().rstrip(":") in STRUCTURAL_LABELS:
+        return True
+    if classify_label_line(first_line) is not None:
+        return True
+    m = re.match(r"^\s*([A-Za-z][A-Za-z' ]{0,20})\s*[:：]", first_line)
+    return bool(m and m.group(1).strip().lower() in STRUCTURAL_LABELS)
+
+
 # --------------------------------------------------------------------------- tags
 
 _HASHTAG_RE = re.compile(r"(?:(?<=\s)|^)#([A-Za-z][\w-]{1,40})\b")
@@ -494,6 +530,38 @@ def table_roles(headers: Sequence[str]) -> list[str] | None:
     if any(r in ("name", "command", "good", "bad") for r in roles):
         return roles
     return None
+
+
+@dataclass
+class TableRow:
+    """One row of a rule table, read by its columns' roles."""
+
+    content: str
+    label_source: str | None
+    good: list[str] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+    rationale: str | None = None
+
+
+def table_row(headers: Sequence[str], roles: Sequence[str], cells: Sequence[str]) -> TableRow | None:
+    """A row as a rule: ``Header: cell`` lines, Do/Don't cells as examples, Why as rationale,
+    named by its rule/name cell, else by a command's purpose, else by the command itself.
+    None for an empty row."""
+    parts: list[str] = []
+    by_role: dict[str, list[str]] = {}
+    for k, cell in enumerate(cells):
+        if not cell.strip():
+            continue
+        header = headers[k] if k < len(headers) else ""
+        parts.append(f"{header}: {cell}" if header else cell)
+        by_role.setdefault(roles[k] if k < len(roles) else "other", []).append(cell)
+    if not parts:
+        return None
+    first = {role: values[0] for role, values in by_role.items()}
+    command = first.get("command")
+    label = first.get("name") or (first.get("desc") if command else None) or command
+    return TableRow(content="\n".join(parts), label_source=label, good=by_role.get("good", []),
+                    bad=by_role.get("bad", []), rationale="\n".join(by_role.get("why", [])) or None)
 
 
 def split_row(line: str) -> list[str]:

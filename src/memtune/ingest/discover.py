@@ -334,7 +334,7 @@ def discover(
         dirs = [str(p) for p in given if p.is_dir()]
         if dirs:
             raise InputError(
-                f"--kind applies to single files, but {', '.join(dirs)} is a directory",
+                f"kind (--kind) applies to single files, but {', '.join(dirs)} is a directory",
                 hint="drop --kind to let memtune recognise each file in the directory, "
                 "or pass the file itself",
             )

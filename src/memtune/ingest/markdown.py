@@ -18,7 +18,14 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from memtune.ingest.classify import classify_label_line, split_row, table_roles
+from memtune.ingest.classify import (
+    classify_label_line,
+    is_emphasis,
+    is_structural,
+    split_row,
+    table_roles,
+    table_row,
+)
 
 MD = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
 
@@ -26,19 +33,10 @@ _MARKER_RE = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])([ \t]*)")
 _QUOTE_RE = re.compile(r"^ {0,3}> ?")
 _LINE_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
 _TERMINAL = tuple(".!?。！？…")
+PSEUDO_LEVEL = 7  # heading-stack level of a plain-text title line (below every real heading)
 # A line with any of these is not plain enough to become a heading (its plain text would
 # lose link targets, entities or escapes).
 _MARKUP_CHARS = re.compile(r"[\[\]()<>`\\&*_|#]")
-
-# Bold labels that describe a part of a rule rather than name one ("**Why:**", "**Problem:**").
-STRUCTURAL_LABELS = frozenset(
-    "note notes nb important warning warnings caution tip tips hint info todo fixme update "
-    "critical example examples problem issue symptom symptoms cause root-cause solution fix "
-    "workaround resolution result outcome status context details why how when where impact "
-    "error lesson takeaway summary rule good bad do don't dont correct wrong avoid instead "
-    "reason rationale because pros cons before after usage answer question q a".split()
-) | {"root cause", "how to apply", "wrong approach", "right approach", "correct approach",
-     "bad example", "good example", "do not", "e.g.", "the rule", "key insight"}
 
 _STEP_CONTEXT_RE = re.compile(
     r"step|setup|set up|install|procedure|process|workflow|how to|getting started|quick ?start|"
@@ -156,20 +154,18 @@ class _Item:
 def _blocks(tokens: list[Token]) -> list[list[Token]]:
     """Group a token stream into its top-level blocks (open … close, or single tokens)."""
     blocks: list[list[Token]] = []
-    i = 0
-    base = tokens[0].level if tokens else 0
-    while i < len(tokens):
-        tok = tokens[i]
-        if tok.nesting == 1:
-            j = i + 1
-            while j < len(tokens) and not (tokens[j].level == tok.level and tokens[j].nesting == -1):
-                j += 1
-            blocks.append(tokens[i:j + 1])
-            i = j + 1
-        else:
-            if tok.level == base:
+    start: int | None = None
+    for i, tok in enumerate(tokens):
+        if start is None:
+            if tok.nesting == 1:
+                start = i
+            elif tok.level == 0:
                 blocks.append([tok])
-            i += 1
+        elif tok.nesting == -1 and tok.level == tokens[start].level:
+            blocks.append(tokens[start:i + 1])
+            start = None
+    if start is not None:
+        blocks.append(tokens[start:])
     return blocks
 
 
@@ -199,27 +195,17 @@ def bold_label(children: list[Token] | None) -> tuple[str, str] | None:
         j += 1
     label = "".join(parts).strip()
     after = kids[j + 1] if j + 1 < len(kids) else None
-    rest_plain = inline_plain(kids[j + 1:])
     if not label or len(label) > 80 or len(label.split()) > 12:
         return None
-    if label.endswith((":", "：", ".")):
-        label = label.rstrip(":：.").strip()
-    elif after is not None and after.type == "text" and re.match(r"^\s*(?:[:：]|[-–—](?:\s|$))", after.content):
-        pass
-    elif after is not None and after.type in ("softbreak", "hardbreak") and rest_plain:
-        pass
-    else:
+    punctuated = label.endswith((":", "：", "."))  # **Name:** / **Name.**
+    separated = after is not None and after.type == "text" and bool(
+        re.match(r"^\s*(?:[:：]|[-–—](?:\s|$))", after.content))  # **Name**: / **Name** -
+    own_line = after is not None and after.type in ("softbreak", "hardbreak") and bool(
+        inline_plain(kids[j + 1:]))  # **Name** alone on the first line, text below
+    if not (punctuated or separated or own_line):
         return None
+    label = label.rstrip(":：.").strip()
     return (label, prefix.strip()) if label else None
-
-
-def _is_structural(label: str | None, first_line: str) -> bool:
-    if label is not None and label.strip().lower().rstrip(":") in STRUCTURAL_LABELS:
-        return True
-    if classify_label_line(first_line) is not None:
-        return True
-    m = re.match(r"^\s*([A-Za-z][A-Za-z' ]{0,20})\s*[:：]", first_line)
-    return bool(m and m.group(1).strip().lower() in STRUCTURAL_LABELS)
 
 
 def _cut_label(first_line: str) -> tuple[str, str]:
@@ -234,19 +220,24 @@ def _cut_label(first_line: str) -> tuple[str, str]:
 
 
 class Walker:
-    """Turns a token stream into :class:`Unit` objects; one walker per file."""
+    """Turns a token stream into :class:`Unit` objects; one walker per file.
 
-    def __init__(self, lines: list[str], *, plain: bool, warn: Callable[[int, str], None],
+    Subclasses change how loose text is read: :class:`memtune.ingest.readers.PlainTextWalker`
+    splits plain-text rule files per line and treats title lines as headings.
+    """
+
+    plain = False  # plain-text rule file: every paragraph is its own rule
+
+    def __init__(self, lines: list[str], *, warn: Callable[[int, str], None],
                  scope_ends: list[tuple[int, int]] | None = None) -> None:
         self.lines = lines
         # (first, end) line spans of XML-style wrappers: headings opened inside one end with it.
         self.scope_ends = sorted(scope_ends or [], key=lambda span: span[1])
         self.scopes = list(self.scope_ends)
         self.prose_scope: tuple[tuple[int, int], ...] = ()
-        self.plain = plain
         self.warn = warn
         self.units: list[Unit] = []
-        self.stack: list[tuple[int, str]] = []  # (level, text); level 7 = plain-text pseudo heading
+        self.stack: list[tuple[int, str]] = []  # (level, text); PSEUDO_LEVEL = title line
         self.stack_lines: list[int] = []  # line where each stack entry was opened
         self.prose: list[tuple[int, str]] = []
         self.leaf: tuple[int, int, str] | None = None  # (level, line, text) of a heading without content yet
@@ -254,6 +245,7 @@ class Walker:
         self.example_fence_next = False
         self.after_heading = False
         self.cur_line = 0
+        self.pseudo_used = True
 
     # ----------------------------------------------------------------- public
 
@@ -268,7 +260,7 @@ class Walker:
 
     def _section(self, extra: str | None = None) -> tuple[list[str], list[int]]:
         sec = [t for _, t in self.stack]
-        lev = [0 if lv == 7 else lv for lv, _ in self.stack]
+        lev = [0 if lv == PSEUDO_LEVEL else lv for lv, _ in self.stack]
         if extra:
             sec.append(extra)
             lev.append(0)
@@ -280,6 +272,7 @@ class Walker:
         unit = Unit(kind=kind, start=start, content=content.strip("\n"), section=sec, levels=lev, **kw)
         self.units.append(unit)
         self.leaf = None
+        self.pseudo_used = True
         return unit
 
     def _prose_chunk(self, start: int, text: str) -> None:
@@ -337,18 +330,34 @@ class Walker:
     def _slice(self, lines: list[str], s: int, e: int) -> list[str]:
         return _collapse_blank_runs(_trim_blank(_dedent(lines[s:e])))
 
-    def _plain_title(self, title: str | None) -> str | None:
-        """In plain-text files a title line starts a section that lasts until the next one."""
-        if title is None or not self.plain:
-            return title
-        while self.stack and self.stack[-1][0] == 7:
-            self._pop()
-        self._push(7, title, self.cur_line)
-        return None
+    def _loose_paragraph(self, raw_lines: list[str], start: int, nxt_blk: list[Token] | None) -> bool:
+        """Hook for plain-text files; True when the paragraph was handled."""
+        return False
+
+    def _plain_title(self, title: str | None, *, persist: bool = False) -> str | None:
+        """Hook: a title line introducing a block. Markdown files keep it to that block."""
+        return title
 
     def _take_lead(self) -> tuple[int, str, str] | None:
         lead, self.lead = self.lead, None
         return lead
+
+    def _block_lead(self) -> tuple[tuple[int, str, str] | None, str | None, str | None]:
+        """The paragraph introducing a list/table: (lead, as written, title or None). A short
+        title-like lead ("Backend:", "To deploy") joins the section path of the block."""
+        lead = self._take_lead()
+        if lead is None:
+            return None, None, None
+        title = (lead[2].rstrip(":：").strip() or lead[1]) if is_title_like(lead[1]) else None
+        return lead, lead[1].strip(), self._plain_title(title)
+
+    def _whole(self, kind: str, lines: list[str], base: int, s: int, e: int,
+               lead: tuple[int, str, str] | None, extra: str | None, **kw: Any) -> None:
+        """Emit a whole list/table as one rule; a lead-in that is not a title is kept in it."""
+        content, start = "\n".join(self._slice(lines, s, e)), base + s
+        if lead is not None and extra is None:
+            content, start = f"{lead[1]}\n\n{content}", lead[0]
+        self._emit(kind, start, content, extra=extra, **kw)
 
     # ----------------------------------------------------------------- walking
 
@@ -364,7 +373,6 @@ class Walker:
                     self._prose_chunk(base + prev_end, "\n".join(_dedent(gap.split("\n"))))
             self.cur_line = base + s
             self._end_scopes(base + s)
-            nxt = blocks[i + 1][0] if i + 1 < len(blocks) else None
             if self.lead is not None and head.type not in ("bullet_list_open", "ordered_list_open",
                                                            "fence", "code_block", "table_open"):
                 lead = self._take_lead()
@@ -374,7 +382,7 @@ class Walker:
             if t == "heading_open":
                 self._heading(blk, base + s)
             elif t == "paragraph_open":
-                self._paragraph(blk, lines, base, nxt)
+                self._paragraph(blk, lines, base, blocks[i + 1] if i + 1 < len(blocks) else None)
             elif t in ("bullet_list_open", "ordered_list_open"):
                 self._list(blk, lines, base)
             elif t in ("fence", "code_block"):
@@ -409,7 +417,9 @@ class Walker:
         self._push(level, text, line)
         self.leaf = (level, line, text)
 
-    def _paragraph(self, blk: list[Token], lines: list[str], base: int, nxt: Token | None) -> None:
+    def _paragraph(self, blk: list[Token], lines: list[str], base: int,
+                   nxt_blk: list[Token] | None) -> None:
+        nxt = nxt_blk[0] if nxt_blk else None
         head = blk[0]
         s, e = head.map or (0, 0)
         inline = blk[1] if len(blk) > 1 else None
@@ -428,21 +438,18 @@ class Walker:
         if len(bullet_lines) >= 2 or (bullet_lines and bullet_lines[0] > 0 and self.plain):
             self._pseudo_list(raw_lines, bullet_lines, start)
             return
-        if nt in ("fence", "code_block") and (len(plain) <= 200 or raw.rstrip().endswith(":")):
+        if nt in ("fence", "code_block") and (raw.rstrip().endswith((":", "：")) and len(plain) <= 300
+                                               or len(raw_lines) == 1 and len(plain) <= 160):
             self.lead = (start, raw, plain)
             return
         if nt in ("bullet_list_open", "ordered_list_open", "table_open") and (
                 is_title_like(plain) or (raw.rstrip().endswith((":", "：")) and len(plain) <= 300)):
             self.lead = (start, raw, plain)
             return
-        if self.plain:
-            if len(raw_lines) == 1 and nt == "paragraph_open" and is_title_like(raw):
-                self._plain_title(raw.strip().strip("*_").rstrip(":：").strip())
-                return
-            self._plain_paragraph(raw_lines, start)
+        if self._loose_paragraph(raw_lines, start, nxt_blk):
             return
         bl = bold_label(inline.children if inline else None)
-        if bl is not None and not _is_structural(bl[0], raw_lines[0]):
+        if bl is not None and not is_emphasis(bl[0]) and not is_structural(bl[0], raw_lines[0]):
             first, raw_label = _cut_label(raw_lines[0])
             content = "\n".join([first] + raw_lines[1:]).strip() or bl[0]
             self._emit("labelled", start, content, label=bl[0], hint=plain_of(content),
@@ -457,7 +464,7 @@ class Walker:
         if head:
             head_text = "\n".join(head)
             if len(head) == 1 and is_title_like(head_text):
-                extra = head_text.strip().strip("*_").rstrip(":：").strip()
+                extra = self._plain_title(head_text.strip().strip("*_").rstrip(":：").strip())
             else:
                 self._prose_chunk(start, head_text)
         bounds = bullet_idx + [len(raw_lines)]
@@ -466,30 +473,6 @@ class Walker:
             text = re.sub(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+", "", item, count=1)
             self._emit("bullet", start + a, text, extra=extra, hint=plain_of(text),
                        lead_in=extra)
-
-    def _plain_paragraph(self, raw_lines: list[str], start: int) -> None:
-        """Plain-text rule files: one rule per sentence line; short title lines become headings."""
-        groups: list[tuple[int, list[str]]] = []
-        for i, ln in enumerate(raw_lines):
-            nxt = raw_lines[i + 1] if i + 1 < len(raw_lines) else ""
-            if is_title_like(ln) and nxt and not is_title_like(nxt) and not nxt[:1].islower():
-                self._flush_groups(groups)
-                groups = []
-                self._plain_title(ln.strip().strip("*_").rstrip(":：").strip())
-                continue
-            prev = groups[-1][1][-1] if groups else ""
-            starts_new = not groups or (prev.rstrip().endswith(_TERMINAL + (":", ";", "；"))
-                                        and not ln[:1].islower())
-            if starts_new:
-                groups.append((start + i, [ln]))
-            else:
-                groups[-1][1].append(ln)
-        self._flush_groups(groups)
-
-    def _flush_groups(self, groups: list[tuple[int, list[str]]]) -> None:
-        for line, g in groups:
-            text = "\n".join(g)
-            self._emit("paragraph", line, text, hint=plain_of(text))
 
     # ----------------------------------------------------------------- lists
 
@@ -515,8 +498,8 @@ class Walker:
             children = first_inline.children if first_inline is not None else None
             first_line = body[0] if body else ""
             bl = bold_label(children)
-            label = bl[0] if bl else None
-            structural = _is_structural(label, first_line)
+            label = bl[0] if bl and not is_emphasis(bl[0]) else None
+            structural = is_structural(label, first_line)
             raw_label = None
             if label is not None and not structural:
                 cut, raw = _cut_label(first_line)
@@ -533,32 +516,16 @@ class Walker:
         return items
 
     def _list(self, blk: list[Token], lines: list[str], base: int) -> None:
-        head = blk[0]
-        s, e = head.map or (0, 0)
-        lead = self._take_lead()
-        extra = None
-        lead_plain = None
-        if lead is not None:
-            lead_plain = lead[2].rstrip(":：").strip() or lead[1]
-            if is_title_like(lead[1]):
-                extra = lead_plain
-            lead_plain = lead[1].strip()  # stored as written, links and all
-        extra = self._plain_title(extra)
+        s, e = blk[0].map or (0, 0)
+        lead, lead_raw, extra = self._block_lead()
         items = self._items(blk, lines, base)
-        ordered = head.type == "ordered_list_open"
-        context = " ".join(self._section()[0] + [lead_plain or ""])
-        if ordered and self._is_steps(items, context):
-            content = "\n".join(self._slice(lines, s, e))
-            start = base + s
-            if lead is not None and extra is None:
-                content = f"{lead[1]}\n\n{content}"
-                start = lead[0]
-            self._emit("steps", start, content, extra=extra, hint=items[0].hint if items else "",
-                       lead_in=lead_plain)
+        ordered = blk[0].type == "ordered_list_open"
+        hint = items[0].hint if items else ""
+        if ordered and self._is_steps(items, " ".join(self._section()[0] + [lead_raw or ""])):
+            self._whole("steps", lines, base, s, e, lead, extra, hint=hint, lead_in=lead_raw)
             return
         if not ordered and items and all(it.structural for it in items):
-            content = "\n".join(self._slice(lines, s, e))
-            self._emit("list", base + s, content, extra=extra, hint=items[0].hint, lead_in=lead_plain)
+            self._whole("list", lines, base, s, e, lead, extra, hint=hint, lead_in=lead_raw)
             return
         last: Unit | None = None
         for it in items:
@@ -569,7 +536,7 @@ class Walker:
                 last.content = f"{last.content}\n{it.content}"
                 continue
             last = self._emit("labelled" if it.label else "bullet", it.start, it.content, extra=extra,
-                              label=it.label, hint=it.hint, lead_in=lead_plain,
+                              label=it.label, hint=it.hint, lead_in=lead_raw,
                               label_markdown=it.label_markdown)
 
     def _is_steps(self, items: list[_Item], context: str) -> bool:
@@ -616,54 +583,27 @@ class Walker:
 
     def _table(self, blk: list[Token], lines: list[str], base: int) -> None:
         s, e = blk[0].map or (0, 0)
-        lead = self._take_lead()
-        lead_plain = lead[1].strip() if lead else None
-        extra = lead[2].rstrip(":：").strip() if lead and is_title_like(lead[1]) else None
-        extra = self._plain_title(extra)
+        lead, lead_raw, extra = self._block_lead()
         headers, rows = _table_cells(blk)
-        roles = table_roles([plain_of(h) for h in headers])
+        plain_headers = [plain_of(h) for h in headers]
+        roles = table_roles(plain_headers)
         if roles is None or not any(any(c.strip() for c in cells) for _, cells in rows):
-            content = "\n".join(self._slice(lines, s, e))
-            start = base + s
-            if lead is not None and extra is None:
-                content, start = f"{lead[1]}\n\n{content}", lead[0]
-            self._emit("table", start, content, extra=extra, lead_in=lead_plain,
-                       hint=" / ".join(plain_of(h) for h in headers if h.strip()))
+            self._whole("table", lines, base, s, e, lead, extra, lead_in=lead_raw,
+                        hint=" / ".join(h for h in plain_headers if h))
             return
         for line, cells in rows:
             raw_all = split_row(lines[line]) if line < len(lines) else cells
-            cells = cells + raw_all[len(cells):]
-            parts, good, bad, why = [], [], [], []
-            name_cell = desc_cell = cmd_cell = None
-            for k, cell in enumerate(cells):
-                if not cell.strip():
-                    continue
-                header = plain_of(headers[k]) if k < len(headers) else ""
-                role = roles[k] if k < len(roles) else "other"
-                parts.append(f"{header}: {cell}" if header else cell)
-                if role == "good":
-                    good.append(cell)
-                elif role == "bad":
-                    bad.append(cell)
-                elif role == "why":
-                    why.append(cell)
-                elif role == "name" and name_cell is None:
-                    name_cell = cell
-                elif role == "command" and cmd_cell is None:
-                    cmd_cell = cell
-                elif role == "desc" and desc_cell is None:
-                    desc_cell = cell
-            if not parts:
+            cells = cells + raw_all[len(cells):]  # markdown-it drops cells past the header's
+            row = table_row(plain_headers, roles, cells)
+            if row is None:
                 continue
-            label_src = name_cell or (desc_cell if cmd_cell else None) or cmd_cell
-            label = plain_of(label_src) if label_src else None
-            if label and len(label) > 80:
-                label = None
+            label = plain_of(row.label_source) if row.label_source else None
             first = next((c for c in cells if c.strip()), "")
-            self._emit("row", base + line, "\n".join(parts), extra=extra, label=label,
-                       hint=plain_of(first), lead_in=lead_plain, marker_text="\n".join(cells),
-                       columns=list(headers),
-                       examples={"good": good, "bad": bad}, rationale="\n".join(why) or None)
+            self._emit("row", base + line, row.content, extra=extra,
+                       label=label if label and len(label) <= 80 else None,
+                       hint=plain_of(first), lead_in=lead_raw, marker_text="\n".join(cells),
+                       columns=list(headers), examples={"good": row.good, "bad": row.bad},
+                       rationale=row.rationale)
 
     def _blockquote(self, tok: Token, lines: list[str], base: int, depth: int) -> None:
         s, e = tok.map or (0, 0)

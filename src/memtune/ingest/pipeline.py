@@ -89,9 +89,9 @@ def read_files(
     items: list[tuple[MemoryFile, RuleDraft]] = []
     for i, mf in enumerate(files):
         try:
-            decoded = read_memory_bytes(mf.path)
+            decoded = read_memory_bytes(mf.path, name=mf.rel)
         except InputError as exc:
-            report.skipped.append(SkippedFile(mf.rel, exc.message))
+            report.skipped.append(SkippedFile(mf.rel, getattr(exc, "reason", None) or exc.message))
             continue
         except OSError as exc:
             report.skipped.append(SkippedFile(mf.rel, f"cannot read: {exc.strerror or exc}"))

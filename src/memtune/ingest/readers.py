@@ -1,9 +1,11 @@
 """Read one memory file's text into rule drafts: ``parse_memory_text`` is the entry point.
 
 Steps: split frontmatter (:mod:`.frontmatter`) → drop HTML comments and XML-style wrappers
-outside code (here) → walk markdown-it tokens into units (:mod:`.markdown`) → name, classify,
-score and tag each unit (:mod:`.classify`). Every failure becomes a warning naming the file
-and line; the function itself never raises, because one odd file must not stop an ingest run.
+outside code (here, keeping the line count) → walk markdown-it tokens into units
+(:mod:`.markdown`; :class:`PlainTextWalker` for ``.cursorrules``-style plain text) → name,
+classify, score and tag each unit (:mod:`.classify`). Every problem becomes a warning naming
+the file and line; the function itself never raises, because one odd file must not stop an
+ingest run.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from memtune.ingest.classify import (
     score_priority,
 )
 from memtune.ingest.frontmatter import FrontmatterInfo, interpret, split_frontmatter
-from memtune.ingest.markdown import MD, Unit, Walker, plain_of
+from memtune.ingest.markdown import MD, PSEUDO_LEVEL, Unit, Walker, is_title_like, plain_of
 from memtune.ingest.types import MemoryFile, ParsedFile, RuleDraft
 
-__all__ = ["parse_memory_text", "clean_markup", "Cleaned", "PLAIN_FILE_NAMES"]
+__all__ = ["PLAIN_FILE_NAMES", "Cleaned", "PlainTextWalker", "clean_markup", "parse_memory_text"]
 
 #: Longest rule name; the store keys guidelines by (scope, name).
 MAX_NAME = 80
@@ -206,13 +208,101 @@ def priority_wrapper_lines(wrappers: list[tuple[str, int, int]]) -> set[int]:
     return lines
 
 
+# --------------------------------------------------------------------------- plain-text files
+
+_TITLE_SMALL_WORDS = frozenset(
+    "a an the and or nor but of to in on at by for with from as vs via per und oder de da do "
+    "das dos e y o".split())
+_SENTENCE_END = tuple(".!?。！？…:;；")
+
+
+def heading_style(text: str) -> bool:
+    """Title Case, ALL CAPS, a trailing colon, or an uncased script: reads as a heading
+    rather than a short rule ("Key Principles" vs "Never use any")."""
+    t = text.strip().strip("*_").strip()
+    if t.endswith((":", "：")):
+        return True
+    words = [w for w in re.split(r"[\s/]+", t) if w[:1].isalpha()]
+    cased = [w for w in words if w[:1].lower() != w[:1].upper()]
+    if not cased:
+        return True
+    return cased[0][:1].isupper() and all(
+        w[:1].isupper() or w.lower() in _TITLE_SMALL_WORDS for w in cased[1:])
+
+
+def _title_line(text: str) -> bool:
+    return "\n" not in text.strip() and is_title_like(text) and heading_style(text)
+
+
+def _title(text: str) -> str:
+    return text.strip().strip("*_").rstrip(":：").strip()
+
+
+class PlainTextWalker(Walker):
+    """``.cursorrules``-style files: no markdown structure, one rule per line or paragraph.
+
+    A sentence line is a rule; a line that continues the previous one (no sentence end
+    before it, or a lower-case start) stays with it, so hard-wrapped text is one rule. Title
+    lines ("Key Principles", "ERROR HANDLING:") act as headings.
+    """
+
+    plain = True
+
+    def _loose_paragraph(self, raw_lines: list[str], start: int, nxt_blk: list[Token] | None) -> bool:
+        nxt_is_para = bool(nxt_blk) and nxt_blk[0].type == "paragraph_open"  # type: ignore[index]
+        nxt_text = nxt_blk[1].content if nxt_blk and len(nxt_blk) > 1 else ""
+        if len(raw_lines) == 1 and nxt_is_para and _title_line(raw_lines[0]) and not _title_line(nxt_text):
+            self._plain_title(_title(raw_lines[0]), persist=True)
+            return True
+        groups: list[tuple[int, list[str]]] = []
+        for i, ln in enumerate(raw_lines):
+            nxt = raw_lines[i + 1] if i + 1 < len(raw_lines) else ""
+            if _title_line(ln) and nxt and not _title_line(nxt) and not nxt[:1].islower():
+                self._flush_groups(groups)
+                groups = []
+                self._plain_title(_title(ln), persist=True)
+                continue
+            prev = groups[-1][1][-1] if groups else ""
+            if not groups or (prev.rstrip().endswith(_SENTENCE_END) and not ln[:1].islower()):
+                groups.append((start + i, [ln]))
+            else:
+                groups[-1][1].append(ln)
+        self._flush_groups(groups)
+        return True
+
+    def _flush_groups(self, groups: list[tuple[int, list[str]]]) -> None:
+        for line, g in groups:
+            text = "\n".join(g)
+            self._emit("paragraph", line, text, hint=plain_of(text))
+
+    def _plain_title(self, title: str | None, *, persist: bool = False) -> str | None:
+        """A title followed by sentences starts a section that lasts until the next title
+        (``persist``); a title introducing a list or table covers only that block and is
+        returned to the caller. A title with nothing under it yet is kept and the new one
+        nests under it, so its words are never lost."""
+        if title is None:
+            return None
+        if self.pseudo_used:
+            while self.stack and self.stack[-1][0] == PSEUDO_LEVEL:
+                self._pop()
+        if not persist:
+            return title
+        self._push(PSEUDO_LEVEL, title, self.cur_line)
+        self.pseudo_used = False
+        return None
+
+
 # --------------------------------------------------------------------------- naming
+
+
+# Leading emoji, bullets and task-list boxes say nothing in a name.
+_NAME_NOISE = re.compile(r"^(?:\[[ xX]\]\s*|[^\w\[`(\"'<]+)+")
 
 
 def first_words(text: str, budget: int) -> str:
     """``text`` cut at a word boundary to at most ``budget`` characters (… when cut)."""
     text = re.sub(r"\s+", " ", text).strip()
-    text = re.sub(r"^(?:\[[ xX]\]\s*|[^\w\[`(\"'<]+)", "", text).strip()
+    text = _NAME_NOISE.sub("", text).strip()
     budget = max(budget, 12)
     if len(text) <= budget:
         return text.rstrip(":：").strip()
@@ -468,8 +558,9 @@ def _parse(text: str, file: MemoryFile) -> ParsedFile:
     if file.kind == "claude-memory" and info.name and _single_note(tokens):
         units = _note_unit(cleaned.text, info)
     else:
-        walker = Walker(cleaned.text.split("\n"), plain=_is_plain(file, tokens), warn=warn,
-                        scope_ends=[(a, b) for _, a, b in cleaned.wrappers])
+        walker_cls = PlainTextWalker if _is_plain(file, tokens) else Walker
+        walker = walker_cls(cleaned.text.split("\n"), warn=warn,
+                            scope_ends=[(a, b) for _, a, b in cleaned.wrappers])
         units = walker.run(tokens)
         if not units and file.kind == "claude-memory" and info.name:
             units = _note_unit("", info)

@@ -52,6 +52,7 @@ _PLACEHOLDER_WORDS = frozenset(
     """none null nil undefined true false string str number int integer bool boolean any
     unknown object bytes text char varchar required optional empty n/a na tbd todo fixme
     redacted hidden masked omitted unset placeholder example sample dummy env secret-here
+    pass password passwd pwd pw username user
     ...""".split()
 )  # fmt: skip
 _TEMPLATE_RE = re.compile(

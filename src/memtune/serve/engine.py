@@ -39,6 +39,8 @@ class GenParams:
     """0 = greedy (deterministic, the default: answers about a project should not vary)."""
     top_p: float = 1.0
     stop: list[str] = field(default_factory=list)
+    drop_old_turns: bool = True
+    """Make room by dropping the oldest turns (chat REPL); False = refuse with PromptTooLong (HTTP API)."""
 
 
 @dataclass
@@ -108,8 +110,9 @@ def encode_prompt(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
 class _TextStream:
     """Incremental detokenisation with stop strings held back until they cannot match."""
 
-    def __init__(self, tokenizer: Any, stop: list[str], on_text: OnText | None) -> None:
+    def __init__(self, tokenizer: Any, stop: list[str], on_text: OnText | None, lock: Any = None) -> None:
         self.tok = tokenizer
+        self.lock = lock or threading.Lock()
         self.stop = [s for s in stop if s]
         self.on_text = on_text
         self.ids: list[int] = []
@@ -121,7 +124,8 @@ class _TextStream:
         if self.stopped:
             return
         self.ids.append(token_id)
-        text = self.tok.decode(self.ids, skip_special_tokens=True)
+        with self.lock:
+            text = self.tok.decode(self.ids, skip_special_tokens=True)
         if text.endswith("\ufffd"):  # a multi-byte character is still incomplete
             return
         self.text = text
@@ -149,7 +153,8 @@ class _TextStream:
 
     def finish(self) -> str:
         if not self.stopped:
-            self.text = self.tok.decode(self.ids, skip_special_tokens=True)
+            with self.lock:
+                self.text = self.tok.decode(self.ids, skip_special_tokens=True)
         self._emit(final=True)
         return self.text
 
@@ -157,8 +162,8 @@ class _TextStream:
 class TransformersBackend:
     """A causal LM (plain, merged or wrapped in a PeftModel) with its tokenizer.
 
-    Generation runs in whatever thread calls :meth:`generate`; the HTTP server
-    serialises calls through its worker pool, so no lock is taken here.
+    Generation runs in whatever thread calls :meth:`generate`; the HTTP server bounds
+    how many run at once through its worker pool (one by default).
     """
 
     def __init__(
@@ -170,8 +175,11 @@ class TransformersBackend:
         context_length: int | None = None,
         info: dict[str, Any] | None = None,
         system: str | None = None,
+        bf16: bool | None = None,
     ) -> None:
         import torch
+
+        from memtune.train.models import bf16_supported
 
         self.model = model.eval()
         self.tok = tokenizer
@@ -183,6 +191,12 @@ class TransformersBackend:
         self.context_length = int(context_length or cfg_len or 2048)
         self.device = next(model.parameters()).device
         self._torch = torch
+        # Same rule as evaluation (memtune.infer): bf16 autocast where the hardware runs it
+        # fast, so the server answers what `memtune eval` measured.
+        self.bf16 = bf16_supported(self.device.type) if bf16 is None else bf16
+        # A fast tokenizer may not be used from two threads at once ("Already borrowed"):
+        # prompts are checked in request threads while a worker decodes its output.
+        self._tok_lock = threading.Lock()
         from memtune.train.data import end_of_turn_ids
 
         eos = set(end_of_turn_ids(tokenizer)) if getattr(tokenizer, "chat_template", None) else set()
@@ -199,9 +213,10 @@ class TransformersBackend:
 
     # ------------------------------------------------------------------ prompt
     def _encode(self, messages: Sequence[Message]) -> list[int]:
-        return encode_prompt(self.tok, messages)
+        with self._tok_lock:
+            return encode_prompt(self.tok, messages)
 
-    def prompt_ids(self, messages: Sequence[Message], max_new_tokens: int) -> list[int]:
+    def prompt_ids(self, messages: Sequence[Message], max_new_tokens: int, *, drop_old_turns: bool = True) -> list[int]:
         """Token ids of the prompt; drops the oldest turns (never system, never the last) to fit."""
         budget = self.context_length - max_new_tokens
         msgs = list(messages)
@@ -209,7 +224,7 @@ class TransformersBackend:
             ids = self._encode(msgs)
             if len(ids) <= budget:
                 return ids
-            droppable = [i for i, m in enumerate(msgs[:-1]) if m["role"] != "system"]
+            droppable = [i for i, m in enumerate(msgs[:-1]) if m["role"] != "system"] if drop_old_turns else []
             if not droppable:
                 raise PromptTooLong(
                     f"the prompt is {len(ids)} tokens; with max_tokens={max_new_tokens} it must be at most "
@@ -232,8 +247,8 @@ class TransformersBackend:
         from transformers.generation.streamers import BaseStreamer
 
         started = time.monotonic()
-        ids = self.prompt_ids(messages, params.max_new_tokens)
-        stream = _TextStream(self.tok, params.stop, on_text)
+        ids = self.prompt_ids(messages, params.max_new_tokens, drop_old_turns=params.drop_old_turns)
+        stream = _TextStream(self.tok, params.stop, on_text, self._tok_lock)
         n_prompt = len(ids)
         eos = set(self.eos_ids)
 
@@ -270,10 +285,9 @@ class TransformersBackend:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         input_ids = torch.tensor([ids], device=self.device)
-        with torch.inference_mode():
-            out = self.model.generate(
-                input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs
-            )
+        autocast = torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=bool(self.bf16))
+        with torch.inference_mode(), autocast:
+            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **kwargs)
         new = out[0, n_prompt:].tolist()
         text = stream.finish()
         if cancel is not None and cancel.is_set() and not stream.stopped:

@@ -138,6 +138,11 @@ class GenerationPool:
             self.stats.accepted += 1
             return True
 
+    def release_unused(self) -> None:
+        """Give back a slot that was acquired but never submitted (the request was refused)."""
+        with self._lock:
+            self._in_flight -= 1
+
     def _release(self, fut: Future[Any]) -> None:
         with self._lock:
             self._in_flight -= 1

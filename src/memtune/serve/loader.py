@@ -91,5 +91,6 @@ def load_backend(path: str | Path, *, base: str | None = None, model_id: str | N
     a = load_assistant_for(ref, base=base)
     info = {"kind": ref.kind, "name": ref.name}
     return TransformersBackend(
-        a.model, a.tokenizer, model_id=model_id or ref.name, info=info, system=getattr(a, "system", None)
+        a.model, a.tokenizer, model_id=model_id or ref.name, info=info,
+        system=getattr(a, "system", None), bf16=getattr(a, "bf16", None),
     )

@@ -121,7 +121,7 @@ class _Tools:
             dest = self.confine(str(target / name))  # re-checked: the folder may hold planted links
             _write_no_follow(dest, content)
             written.append(self.rel(dest))
-        out: dict[str, Any] = {"written": written, "command": f"cd {self.rel(target)} && {command}"}
+        out: dict[str, Any] = {"written": written, "folder": self.rel(target), "command": command}
         if not (target / "train.jsonl").is_file():
             out["warnings"] = ["this folder has no train.jsonl yet: export a bundle into it first (export_lora)"]
         return out
@@ -450,3 +450,20 @@ def build_server(s: McpSettings) -> Any:
 
     server._memtune_tools = t  # type: ignore[attr-defined]  (tests reach the bodies)
     return server
+
+
+def preload(server: Any) -> None:
+    """Load the ``ask`` adapter in the background so the first question does not wait for it.
+
+    A failure is left for ``ask`` to report: it retries the load and raises the error then.
+    """
+    t: _Tools = server._memtune_tools
+
+    def work() -> None:
+        try:
+            t.backend()
+        except Exception:  # noqa: BLE001 - surfaced by the next ask call
+            pass
+
+    if t.s.adapter:
+        threading.Thread(target=work, name="memtune-preload", daemon=True).start()

@@ -185,7 +185,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> JSON
                 "usage": _usage(c),
             }
         )
-    events = svc.open_stream(messages, params)  # raises 429 before the response starts
+    events = await svc.open_stream(messages, params)  # raises 429/400 before the response starts
     include_usage = bool(req.stream_options and req.stream_options.include_usage)
     return StreamingResponse(
         _sse(events, cid, created, model, include_usage),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from memtune.serve.engine import ChatBackend, Completion, GenParams, Message, PromptTooLong, default_system_prompt
@@ -32,7 +32,6 @@ class ServeConfig:
     request_timeout: float = 120.0
     system_prompt: str | None = None
     """Added when a request has none. None = the adapter's own (what it was trained with); "" = none."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def problems(self) -> list[str]:
         out = []
@@ -112,6 +111,7 @@ class Service:
         return messages
 
     async def complete(self, messages: list[Message], params: GenParams) -> Completion:
+        params.drop_old_turns = False  # an API client should hear that its prompt is too long
         cancel = threading.Event()
         try:
             return await self.pool.run(
@@ -126,14 +126,25 @@ class Service:
         except PromptTooLong as exc:
             raise ApiError(400, exc.message, code="context_length_exceeded", param="messages") from None
 
-    def open_stream(self, messages: list[Message], params: GenParams) -> AsyncIterator[tuple[str, Any]]:
-        """Admit now (so a full server answers 429 before any bytes are sent), then stream.
+    async def open_stream(self, messages: list[Message], params: GenParams) -> AsyncIterator[tuple[str, Any]]:
+        """Admit and check the prompt now (so 429/400 go out before any event), then stream.
 
         Yields ``("text", str)`` pieces and finally ``("done", Completion)``; raises
         :class:`ApiError` from inside the iterator if generation fails or times out.
         """
+        params.drop_old_turns = False
         if not self.pool.try_acquire():
             raise busy_error(self.pool.retry_after())
+        prompt_ids = getattr(self.backend, "prompt_ids", None)
+        if prompt_ids is not None:
+            try:  # off the event loop: a long prompt takes a while to tokenize
+                await asyncio.to_thread(prompt_ids, messages, params.max_new_tokens, drop_old_turns=False)
+            except PromptTooLong as exc:
+                self.pool.release_unused()
+                raise ApiError(400, exc.message, code="context_length_exceeded", param="messages") from None
+            except BaseException:
+                self.pool.release_unused()
+                raise
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         cancel = threading.Event()

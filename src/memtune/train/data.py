@@ -8,6 +8,7 @@ its end-of-turn token are labelled; the template's trailing newline is not.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -88,14 +89,20 @@ def detect_format(record: dict[str, Any]) -> str:
     raise ValueError(f"unrecognised record keys {sorted(record)}")
 
 
-def record_to_messages(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Any supported record → chat messages. Prefers memtune.dataset.to_messages if present."""
+@functools.cache
+def _dataset_to_messages() -> Any:
     try:
-        from memtune.dataset import to_messages  # type: ignore[attr-defined]
+        from memtune.dataset import to_messages
     except ImportError:
-        to_messages = None
-    if to_messages is not None:
-        return [{"role": m["role"], "content": m["content"]} for m in to_messages(record)]
+        return None
+    return to_messages
+
+
+def record_to_messages(record: dict[str, Any]) -> list[dict[str, str]]:
+    """Any supported record → chat messages; memtune.dataset.to_messages (the format owner) when present."""
+    external = _dataset_to_messages()
+    if external is not None:
+        return [{"role": m["role"], "content": m["content"]} for m in external(record)]
     return _to_messages(record)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import socket
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -95,31 +96,39 @@ def prepare_run(cfg: TrainConfig) -> TrainConfig:
     return cfg.replace(overwrite=False)
 
 
+FILTER_KEYS = ("scope_type", "scope_id", "category", "tags", "tags_mode", "priority_min", "priority_max",
+               "active_only")
+
+
 def export_from_store(cfg: TrainConfig, dest: Path) -> None:
-    """--from-store: let memtune.dataset write the bundle (its export is the single source of truth)."""
+    """--from-store: memtune.dataset writes the bundle (one source of truth for the data).
+
+    ``cfg.export`` holds GuidelineFilter fields (scope_type, category, tags, ...) and any
+    other ExportConfig option (examples_per_guideline, split_ratio, ...).
+    """
     try:
-        from memtune.dataset import ExportConfig, export_guidelines_as_lora  # type: ignore[attr-defined]
+        from memtune.dataset import ExportConfig, export_guidelines_as_lora
     except ImportError as exc:
         raise ConfigError("--from-store needs memtune.dataset's exporter, which is not available",
-                          hint="export a bundle with `memtune dataset export` and pass its directory") from exc
-    from memtune.store import GuidelineStore
+                          hint="export a bundle with `memtune export --out DIR` and pass DIR") from exc
+    from memtune.errors import NotFoundError
+    from memtune.store import GuidelineFilter, GuidelineStore
 
-    import dataclasses
-
-    fields = {f.name for f in dataclasses.fields(ExportConfig)} if dataclasses.is_dataclass(ExportConfig) \
-        else set(getattr(ExportConfig, "model_fields", {}))
-    extra = {k: v for k, v in cfg.export.items() if v is not None}
-    unknown = [k for k in extra if k not in fields]
-    if unknown:
-        raise ConfigError([f"export option {k!r} is not known to memtune.dataset" for k in unknown])
-    out_key = next((k for k in ("output_dir", "out_dir", "out", "path") if k in fields), None)
-    if out_key is None:
-        raise ConfigError("memtune.dataset.ExportConfig has no output directory field")
+    opts = {k: v for k, v in cfg.export.items() if v is not None}
+    flt = GuidelineFilter(**{k: opts.pop(k) for k in FILTER_KEYS if k in opts})
+    problems = flt.problems()
+    if problems:
+        raise ConfigError(problems)
+    config = ExportConfig.from_sources(output_path=dest, filter=flt, force=True, **opts)
     store = GuidelineStore(cfg.db)
     try:
-        export_guidelines_as_lora(store, ExportConfig(**{out_key: str(dest), **extra}))
+        result = export_guidelines_as_lora(store, config)
     finally:
         store.close()
+    if not result.success:
+        cls = NotFoundError if (result.error or "").startswith("no guidelines") else MemtuneError
+        raise cls(f"--from-store: {result.error or 'export failed'}",
+                  hint=result.warnings[0] if result.warnings else "check the store with `memtune guidelines list`")
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -307,6 +316,13 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         "tokens_per_s": round(state.train_tokens / max(state.train_seconds, 1e-9), 1),
         "train_examples": len(train_set.examples), "world_size": world,
     }
+    processes = [{"rank": rank, "pid": os.getpid(), "host": socket.gethostname(), "device": str(acc.device),
+                  "backend": str(getattr(acc.state, "backend", None))}]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        processes = gather_object(processes)
+    metrics["processes"] = processes
     if main:
         ck.save_checkpoint(out, unwrapped, opt, sched, state)
         base = {"name": resolved.name, "source": resolved.source, "path": resolved.path,

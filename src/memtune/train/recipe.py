@@ -7,6 +7,7 @@ milliseconds with the fix (``--method lora``) instead of after a model load.
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +103,9 @@ def prepare_model(model: Any, cfg: TrainConfig, hyper: Hyper) -> Any:
         target_modules=_targets(model, hyper.target_modules),
         bias="none",
     )
-    return get_peft_model(model, lcfg)
+    with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        return get_peft_model(model, lcfg)
 
 
 def trainable_parameters(model: Any) -> list[tuple[str, Any]]:

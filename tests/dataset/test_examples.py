@@ -1,0 +1,163 @@
+"""Examples per guideline: distinct, varied, right — and negatives that never teach the anti-pattern."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from memtune.dataset import generate_examples, generate_probes
+from memtune.dataset.examples import prepare
+from memtune.dataset.keywords import norm
+from memtune.dataset.negatives import is_refusal
+from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, NOTES_HEADER
+from memtune.dataset.questions import PROBE_MARKERS
+from memtune.dataset.text import question_key
+
+
+def by_name(guidelines, name):
+    return next(g for g in guidelines if g.name == name)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 12, 50])
+def test_examples_are_distinct_and_answers_vary(guidelines, n):
+    for g in guidelines:
+        exs = generate_examples(g, n, seed=7, include_negative=True, rag_fraction=0.3, distractors=guidelines)
+        assert len(exs) == n, g.name
+        prompts = [question_key(e.user) for e in exs]
+        assert len(set(prompts)) == len(prompts), f"duplicate prompt for {g.name}"
+        if n >= 2:
+            assert len({e.answer for e in exs}) >= 2, f"every answer identical for {g.name}"
+        assert all(e.answer.strip() and e.question.strip() for e in exs)
+        assert all(e.guideline_id == g.id and e.guideline_version == g.version for e in exs)
+
+
+def test_deterministic_for_a_seed_and_different_across_seeds(guidelines):
+    g = by_name(guidelines, "Start the backend")
+    a = generate_examples(g, 8, seed=1, distractors=guidelines, rag_fraction=0.5)
+    b = generate_examples(g, 8, seed=1, distractors=guidelines, rag_fraction=0.5)
+    c = generate_examples(g, 8, seed=2, distractors=guidelines, rag_fraction=0.5)
+    assert [(e.system, e.user, e.answer) for e in a] == [(e.system, e.user, e.answer) for e in b]
+    assert [e.user for e in a] != [e.user for e in c]
+
+
+def test_positive_answers_contain_every_probe_keyword(guidelines):
+    for g in guidelines:
+        keywords = prepare(g).text.keywords
+        for e in generate_examples(g, 12, seed=3, include_negative=True):
+            for kw in keywords:
+                assert norm(kw) in norm(e.answer), (g.name, kw, e.answer_form, e.answer)
+
+
+def test_code_blocks_survive_intact(guidelines):
+    g = by_name(guidelines, "Start the backend")
+    block = "```bash\nnvm use 22\nyarn start &\n```"
+    exs = generate_examples(g, 10, seed=5, include_negative=False)
+    assert all(block in e.answer for e in exs)
+    assert any(e.answer.startswith("```") for e in exs if e.family == "command"), "command answers lead with code"
+
+
+def test_command_questions_read_naturally(guidelines):
+    g = by_name(guidelines, "Start the backend")
+    qs = {e.question for e in generate_examples(g, 20, seed=0, include_negative=False)}
+    assert {"How do I start the backend?", "Which command starts the backend?",
+            "What's the command to start the backend?"} & qs
+    for q in qs:
+        assert q[0].isupper() and q.rstrip().endswith(("?", ".")), q
+        assert "  " not in q and "the the" not in q
+
+
+def test_gotcha_and_rule_families(guidelines):
+    gotcha = by_name(guidelines, "MUI Lab dependency conflicts")
+    qs = [e.question for e in generate_examples(gotcha, 15, seed=0, include_negative=False)]
+    assert any(q.startswith(("I'm getting", "Why am I seeing", "How do I fix")) for q in qs), qs
+    rule = by_name(guidelines, "Prefer pathlib")
+    qs = [e.question for e in generate_examples(rule, 15, seed=0, include_negative=False)]
+    assert any(q.startswith(("Should I", "Am I supposed to", "Do I need to", "Is it required to")) for q in qs), qs
+
+
+def test_negatives_refuse_and_never_present_the_anti_pattern_as_correct(guidelines):
+    seen = 0
+    for g in guidelines:
+        bad = [b for b in g.examples.get("bad", []) if b]
+        for e in generate_examples(g, 20, seed=11, include_negative=True):
+            for b in bad:  # a bad example may be quoted by the user, never given by the assistant
+                assert b not in e.answer, (g.name, e.answer)
+            if e.is_negative:
+                seen += 1
+                assert is_refusal(e.answer), e.answer
+                assert not e.answer.lower().startswith("yes")
+                assert g.content.strip()[:30] in e.answer or prepare(g).text.body[:30] in e.answer
+            else:
+                assert not is_refusal(e.answer), (g.name, e.answer)
+    assert seen >= 5
+
+
+def test_negative_sources(guidelines):
+    def negs(name):
+        return [e for e in generate_examples(by_name(guidelines, name), 20, seed=2) if e.is_negative]
+
+    env = negs("Never commit .env files")
+    assert any("commit .env files" in e.question for e in env)
+    pattern = negs("Estate Email Pattern")
+    assert any("EstateContact" in e.question for e in pattern), "bad example proposed by the user"
+    assert all("Do this instead" in e.answer for e in pattern if "EstateContact" in e.question)
+    node = negs("Node Version")
+    assert any("skip" in e.question.lower() for e in node), "the opposite of an ALWAYS rule"
+    mui = negs("MUI Lab dependency conflicts")
+    assert any("yarn start" in e.question for e in mui), "the (NOT …) alternative"
+
+
+def test_negative_share_is_about_thirty_percent(guidelines):
+    g = by_name(guidelines, "Never commit .env files")  # plenty of anti-patterns to draw from
+    for n in (10, 20):
+        share = sum(e.is_negative for e in generate_examples(g, n, seed=4)) / n
+        assert 0.25 <= share <= 0.35
+    overall = [e for x in guidelines for e in generate_examples(x, 10, seed=4)]
+    assert 0.05 <= sum(e.is_negative for e in overall) / len(overall) <= 0.35
+    assert not any(e.is_negative for x in guidelines for e in generate_examples(x, 10, seed=4, include_negative=False))
+
+
+def test_training_never_uses_probe_phrasings(guidelines):
+    for g in guidelines:
+        for e in generate_examples(g, 50, seed=9, rag_fraction=0.5, distractors=guidelines):
+            assert not any(m in e.question.lower() for m in PROBE_MARKERS), e.question
+        for p in generate_probes(g, seed=9):
+            assert any(m in p["question"].lower() for m in PROBE_MARKERS)
+
+
+def test_retrieval_examples_carry_the_note_and_distractors(guidelines):
+    g = by_name(guidelines, "Resolver Order")
+    exs = generate_examples(g, 30, seed=1, rag_fraction=1.0, distractors=guidelines)
+    assert all(e.system.startswith(DEFAULT_SYSTEM_PROMPT) and NOTES_HEADER in e.system for e in exs)
+    gold = [e for e in exs if e.rag == "gold"]
+    assert gold and all("EstateCrudResolver" in e.system and g.id in e.note_ids for e in gold)
+    assert any(len(e.note_ids) >= 2 for e in gold), "distractors next to the right note"
+    assert all(g.id not in e.note_ids for e in exs if e.rag == "distractors")
+    plain = generate_examples(g, 10, seed=1, rag_fraction=0.0, distractors=guidelines)
+    assert all(NOTES_HEADER not in e.system for e in plain)
+
+
+def test_system_prompts_reflect_category_and_priority(guidelines):
+    g = by_name(guidelines, "Never commit .env files")
+    systems = {e.system for e in generate_examples(g, 30, seed=3, include_negative=False)}
+    assert DEFAULT_SYSTEM_PROMPT in systems
+    assert any("security" in s and ("critical" in s or "95" in s) for s in systems)
+
+
+def test_context_is_optional_and_in_seed_style(guidelines):
+    g = by_name(guidelines, "Reset the Local Database")
+    exs = generate_examples(g, 20, seed=3)
+    with_ctx = [e for e in exs if e.context]
+    assert with_ctx and len(with_ctx) < len(exs)
+    assert all(e.user.endswith("Context: " + e.context) for e in with_ctx)
+    assert all(re.match(r"^I('m| just|'ve)|^Something|^It |^CI |^The ", e.context) for e in with_ctx)
+
+
+def test_redactions_are_kept_as_placeholders_and_never_keywords(guidelines):
+    g = by_name(guidelines, "Staging Admin Login")
+    for e in generate_examples(g, 8, seed=1):
+        assert "[REDACTED:password]" in e.answer or e.answer_form == "direct"
+    for p in generate_probes(g):
+        assert p["expected_keywords"]
+        assert all("REDACTED" not in k.upper() for k in p["expected_keywords"])

@@ -1,0 +1,65 @@
+"""`memtune export`: options map onto ExportConfig, errors exit cleanly, --json for scripts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from memtune.cli.app import app
+
+import memtune.cli.export  # noqa: F401  (registers the command even if memtune.cli is not imported)
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(store):
+    return str(store.path)
+
+
+def test_export_json(db, tmp_path):
+    out = tmp_path / "bundle"
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(out), "--format", "alpaca", "-n", "3", "--json",
+                            "--tag", "node", "--tag", "security", "--tags-mode", "any", "--no-negatives"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["success"] and data["format"] == "alpaca"
+    assert data["stats"]["guidelines_matched"] == 3 and data["stats"]["negatives"] == 0
+    assert data["stats"]["examples_total"] == 9
+    assert (out / "train.jsonl").is_file()
+
+
+def test_export_table_and_force(db, tmp_path):
+    out = tmp_path / "bundle"
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(out), "--category", "command", "--split-by", "guideline",
+                            "--split-ratio", "0.5", "--no-script", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    assert "Bundle written" in r.stdout and "train.jsonl" in r.stdout
+    assert not (out / "train.py").exists()
+    again = runner.invoke(app, ["export", "--db", db, "--out", str(out)])
+    assert again.exit_code == 2 and "not empty" in again.output and "--force" in again.output
+    forced = runner.invoke(app, ["export", "--db", db, "--out", str(out), "--force", "--json"])
+    assert forced.exit_code == 0 and (out / "train.py").is_file()
+
+
+def test_export_reports_every_bad_option_at_once(db, tmp_path):
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "b"), "--format", "csv", "-n", "99",
+                            "--split-ratio", "0.8", "--priority-min", "200", "--tags-mode", "most"])
+    assert r.exit_code == 2
+    for needle in ("format 'csv'", "examples per guideline 99", "split ratio 0.8", "priority min 200", "tags mode"):
+        assert needle in r.output
+
+
+def test_export_with_no_match_fails_clearly(db, tmp_path):
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "b"), "--tag", "nothing-has-this"])
+    assert r.exit_code == 3 and "no guidelines match" in r.output
+
+
+def test_environment_supplies_defaults(db, tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENT_MEMORY_LORA_OUTPUT_PATH", str(tmp_path / "from-env"))
+    monkeypatch.setenv("AGENT_MEMORY_LORA_DEFAULT_FORMAT", "sharegpt")
+    r = runner.invoke(app, ["export", "--db", db, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["format"] == "sharegpt" and (tmp_path / "from-env" / "train.jsonl").is_file()
