@@ -257,3 +257,29 @@ def test_no_match_is_an_error_result(store, tmp_path):
     res = export_guidelines_as_lora(store, ExportConfig(output_path=tmp_path / "b",
                                                         filter=GuidelineFilter(tags=["nope"])))
     assert not res.success and "no guidelines" in res.error and not (tmp_path / "b").exists()
+
+
+def test_without_metadata_records_are_bare(store, tmp_path):
+    res = export(store, tmp_path / "b", format="sharegpt", include_metadata=False)
+    assert set(read(Path(res.files["train"]))[0]) == {"conversations"}
+    assert "train_metadata" not in res.files
+
+
+def test_readme_explains_every_tool(store, tmp_path):
+    export(store, tmp_path / "b", format="openai")
+    readme = (tmp_path / "b" / "README.md").read_text()
+    assert readme.startswith("---\n")
+    for needle in ("memtune train", "python train.py", "TRL", "LLaMA-Factory", "Axolotl", "fine_tuning.jobs.create"):
+        assert needle in readme, needle
+
+
+def test_to_messages_reads_foreign_spellings():
+    assert to_messages({"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}]}) == [
+        {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert to_messages({"instruction": "q", "input": "", "output": "a"})[-1] == {"role": "assistant", "content": "a"}
+    assert to_messages({"instruction": "q", "input": "c", "output": "a"})[0]["content"] == "q\n\nContext: c"
+    assert to_messages({"prompt": "S\n\nHuman: q\n\nAssistant:", "completion": " a"}) == [
+        {"role": "system", "content": "S"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert to_messages({"prompt": "q", "completion": "a"})[0]["role"] == "user"
+    with pytest.raises(ValueError):
+        to_messages({"text": "x"})

@@ -91,7 +91,10 @@ class Paraphraser:
         return _clean(lines, question, n)
 
     def _call(self, prompt: str) -> str:
-        import httpx
+        try:
+            import httpx
+        except ImportError as exc:  # an optional dependency (memtune[serve] brings it)
+            raise RuntimeError("paraphrasing needs httpx: pip install httpx") from exc
 
         if self._client is None:
             headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}

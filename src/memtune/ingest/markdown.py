@@ -11,6 +11,7 @@ a token's ``map`` covers, so markdown (code fences with their language, links, e
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,8 +234,9 @@ class Walker:
         self.lines = lines
         # (first, end) line spans of XML-style wrappers: headings opened inside one end with it.
         self.scope_ends = sorted(scope_ends or [], key=lambda span: span[1])
-        self.scopes = list(self.scope_ends)
-        self.prose_scope: tuple[tuple[int, int], ...] = ()
+        # Wrapper boundaries, sorted: prose on two sides of one is two rules.
+        self.boundaries = sorted({ln for span in self.scope_ends for ln in span})
+        self.prose_scope = 0
         self.warn = warn
         self.units: list[Unit] = []
         self.stack: list[tuple[int, str]] = []  # (level, text); PSEUDO_LEVEL = title line
@@ -282,7 +284,7 @@ class Walker:
         if self.plain:
             self._emit("paragraph", start, text, hint=plain_of(text))
             return
-        scope = tuple(span for span in self.scopes if span[0] <= start < span[1])
+        scope = bisect_right(self.boundaries, start)  # how many wrapper edges lie before it
         if scope != self.prose_scope:
             self._flush_prose()  # prose inside and outside a wrapper are different rules
             self.prose_scope = scope
