@@ -183,14 +183,12 @@ def load_assistant(adapter_dir: str | os.PathLike[str] | None = None, *, base_mo
     LoRA weights are merged into the base for inference (``merge=False`` keeps them apart,
     e.g. to switch adapters later).
     """
-    from memtune.train.data import default_system_prompt
     from memtune.train.models import load_base_model, load_tokenizer, model_hash, pick_device, resolve_base_model
 
     device = pick_device(device)
     if adapter_dir is None:
         model, tok = load_base_model(base_model, device=device)
         model.eval()
-        system = default_system_prompt() if system is None else system
         return Assistant(model, tok, source=f"base:{base_model or 'default'}", system=system, bf16=bf16)
     path = Path(adapter_dir)
     info = _read_json(path / "memtune.json")
@@ -217,7 +215,7 @@ def load_assistant(adapter_dir: str | os.PathLike[str] | None = None, *, base_mo
                             hint="`memtune adapters list` shows trained adapters")
     model.eval()
     if system is None:
-        system = info["system_prompt"] if "system_prompt" in info else default_system_prompt()
+        system = info.get("system_prompt")
     return Assistant(model, tok, source=str(path), info=info, system=system, bf16=bf16)
 
 

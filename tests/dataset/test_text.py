@@ -110,3 +110,11 @@ def test_probe_records_follow_seed_000_layout(guidelines):
             assert all(k in g.content.replace("`", "") or k in g.content for k in p["expected_keywords"])
             assert p["guideline_id"] == g.id and p["context"]
         assert len({p["question"] for p in probes}) == len(probes)
+
+
+def test_probe_keywords_are_not_given_away_by_the_question(guidelines):
+    from memtune.dataset.keywords import norm
+
+    for g in guidelines:
+        for p in generate_probes(g, seed=2):
+            assert not [k for k in p["expected_keywords"] if norm(k) in norm(p["question"])], p

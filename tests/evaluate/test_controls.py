@@ -44,6 +44,7 @@ def test_admissions(answer):
         "It is invoice-events-2 on broker kafka1.internal.",
         "Run this:\n$ kafka-topics --list",
         "It has 12 partitions.",
+        'The Kafka topic "Booking and Payment" stores them.',  # seen from SmolLM2-135M
     ],
 )
 def test_confident_specifics_are_inventions(answer):
@@ -58,6 +59,8 @@ def test_hedged_specifics_count_as_invented():
 
 def test_vague_and_empty_answers():
     assert classify_control("You should ask the team that owns billing.", Q).label == "vague"
+    # capitalised product names in prose are not command lines
+    assert classify_control("It is a Kafka-based system on the AWS Cloud.", Q).label == "vague"
     assert classify_control("", Q).label == "vague"
 
 

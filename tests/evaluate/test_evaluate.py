@@ -8,8 +8,9 @@ import math
 import pytest
 from typer.testing import CliRunner
 
+from memtune.dataset.prompts import NOTES_HEADER
 from memtune.evaluate import evaluate, load_report
-from tests.evaluate.tiny import GUIDELINES
+from tests.evaluate.tiny import GUIDELINES, SYSTEM_PROMPT
 
 TOKEN = "ghp_" + "Zz9Yy8Xx7Ww6Vv5Uu4Tt3Ss2Rr1Qq0Pp9Oo8"
 
@@ -73,7 +74,7 @@ def scripted(monkeypatch):
     calls = []
 
     def fake_generate(model, tokenizer, conversations, **kw):
-        calls.append(len(conversations))
+        calls.append(conversations)
         on = _adapter_on(model)
         out = []
         for conv in conversations:
@@ -82,8 +83,8 @@ def scripted(monkeypatch):
             if q in facts:
                 if on:
                     ans = facts[q] + (f" Token: {TOKEN}" if "database" in q else "")
-                elif "## " in system:
-                    ans = system.split("## ", 1)[1]
+                elif NOTES_HEADER in system:
+                    ans = system.split(NOTES_HEADER, 1)[1]
                 else:
                     ans = "Please check the documentation."
             else:
@@ -106,7 +107,11 @@ def test_scores_conditions_controls_and_leaks(tiny_env, tmp_path, scripted):
     assert r.invented_rate("adapter") == 1.0 and r.invented_rate("base") == 0.0
     assert r.summaries["base"].controls.counts["admits"] == 4
     # generation was batched: 4 probes + 4 controls in batches of <= 3
-    assert max(scripted) <= 3 and sum(scripted) == 8 * 4
+    assert max(map(len, scripted)) <= 3 and sum(map(len, scripted)) == 8 * 4
+    # every condition asks under the system prompt training used (memtune.json); +rag appends notes
+    systems = [conv[0]["content"] for batch in scripted for conv in batch]
+    assert all(s == SYSTEM_PROMPT or s.startswith(SYSTEM_PROMPT + "\n\n" + NOTES_HEADER) for s in systems)
+    assert 4 * 2 <= sum(NOTES_HEADER in s for s in systems) <= 8 * 2  # a control may match no note
     # the leaked token is counted for both adapter conditions and never written anywhere
     assert r.summaries["adapter"].leaks == 1 and r.summaries["adapter+rag"].leaks == 1 and r.leak_count == 2
     assert any("secret-looking" in w for w in r.warnings)
@@ -180,3 +185,17 @@ def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys
     rc = mod.main(["--adapter", str(tiny_env["adapter"]), "--db", str(tiny_env["db"]), "--json", "--limit", "2"])
     data = json.loads(capsys.readouterr().out)
     assert rc == 0 and data["figures"]["adapter_recall"] == 1.0 and data["probes"] == 2
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_an_already_loaded_assistant_can_be_evaluated(tiny_env, merge):
+    """`memtune run` hands over the model it just trained instead of reloading it."""
+    from memtune.infer import load_assistant
+
+    a = load_assistant(tiny_env["adapter"], merge=merge)
+    r = evaluate(assistant=a, bundle=tiny_env["bundle"], conditions="base,adapter", max_new_tokens=4,
+                 controls=False, bf16=False)
+    assert r.meta["adapter_dir"] == str(tiny_env["adapter"].resolve()) and r.curves  # from assistant.source
+    assert r.meta["base_model"] == str(tiny_env["base"])
+    assert r.forgetting.change_pct != 0  # base really is the base: merged or not
+    assert len(r.probes) == len(GUIDELINES)

@@ -1,8 +1,9 @@
-"""Retrieval puts the right guideline into the system prompt."""
+"""Retrieval puts the right guideline into the system prompt, in the training layout."""
 
 from __future__ import annotations
 
-from memtune.evaluate.retrieval import RAG_SYSTEM_HEADER, build_system_prompt, retrieve
+from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, NOTES_HEADER
+from memtune.evaluate.retrieval import build_system_prompt, retrieve
 from memtune.evaluate.runner import conversation
 
 
@@ -12,11 +13,18 @@ def test_right_guideline_lands_in_the_system_prompt(store_with_guidelines):
     assert notes and notes[0].guideline_id == ids["Database Choice"]
     assert len(notes) <= 2 and notes[0].score > 0
     prompt = build_system_prompt(notes)
-    assert prompt.startswith(RAG_SYSTEM_HEADER)
-    assert "## Database Choice" in prompt and "pgvector" in prompt
+    assert prompt.startswith(DEFAULT_SYSTEM_PROMPT) and NOTES_HEADER in prompt
+    assert "[1] Database Choice" in prompt and "pgvector" in prompt
     msgs = conversation("Which database engine backs the store?", "", prompt)
     assert msgs[0] == {"role": "system", "content": prompt}
-    assert msgs[1]["role"] == "user" and msgs[1]["content"] == "Which database engine backs the store?"
+    assert msgs[1] == {"role": "user", "content": "Which database engine backs the store?"}
+
+
+def test_the_adapters_own_system_prompt_is_kept(store_with_guidelines):
+    store, _ = store_with_guidelines
+    notes = retrieve(store, "Which database engine backs the store?", k=1)
+    prompt = build_system_prompt(notes, "Answer from memory.")
+    assert prompt.startswith("Answer from memory.\n\n" + NOTES_HEADER)
 
 
 def test_context_helps_the_search(store_with_guidelines):
@@ -28,8 +36,8 @@ def test_context_helps_the_search(store_with_guidelines):
 def test_no_match_and_long_notes(store_with_guidelines):
     store, _ = store_with_guidelines
     assert retrieve(store, "zzzz qqqq", k=3) == []
-    assert "No project notes matched" in build_system_prompt([])
+    assert build_system_prompt([]) == DEFAULT_SYSTEM_PROMPT
     from memtune.evaluate.retrieval import RetrievedNote
 
     long = RetrievedNote(1, 1, "Long", "general", "word " * 1000, 1.0)
-    assert len(build_system_prompt([long])) < len(RAG_SYSTEM_HEADER) + 800
+    assert len(build_system_prompt([long])) < len(DEFAULT_SYSTEM_PROMPT) + len(NOTES_HEADER) + 800

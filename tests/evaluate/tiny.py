@@ -13,6 +13,8 @@ CHATML = (
     "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
+SYSTEM_PROMPT = "You answer from the demo project's memory."
+
 # (name, category, content, probe question, keywords)
 GUIDELINES = [
     ("Backend Start", "commands", "Start the backend with `yarn start` after `nvm use 22`; never in the foreground.",
@@ -84,6 +86,7 @@ def build_adapter_dir(path: Path, base_dir: Path, bundle_dir: Path | None, seed:
         "base_model": {"name": str(base_dir), "source": "local", "path": str(base_dir), "hub_id": None},
         "dataset": {"bundle": str(bundle_dir) if bundle_dir else None, "fingerprint": "sha256:test", "counts": {}},
         "guidelines": [], "hyper": {"rank": 4}, "metrics": {"probe_recall": 0.5},
+        "system_prompt": SYSTEM_PROMPT,
     }), encoding="utf-8")
     (path / "curves.json").write_text(json.dumps({
         "train": [{"step": s, "epoch": 1 + (s - 1) // 5, "loss": 3.0 / s, "lr": 1e-3} for s in range(1, 11)],

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
+from memtune.dataset.grammar import is_codeish
 from memtune.dataset.keywords import extract_keywords
 from memtune.dataset.negatives import negatives
 from memtune.dataset.prompts import context_for, context_options, system_prompt, system_with_notes, user_message
@@ -84,15 +85,18 @@ class Prepared:
 
 def prepare(guideline: Any) -> Prepared:
     examples = guideline.examples or {}
+    topic = derive_topic(guideline.name, guideline.content, guideline.category)
     body = clean_body(guideline.name, guideline.content)
+    missing = [w for w in topic.name.split() if is_codeish(w) and w.strip("`") not in body]
+    if missing:  # "scanBoxId Pattern: Auto-generated on the backend…": the name is part of the fact
+        body = f"{topic.name}: {body}"
     text = GuidelineText(
         name=guideline.name,
         body=body,
         rationale=(guideline.rationale or "").strip(),
         good=tuple(g for g in (examples.get("good") or []) if g and g.strip()),
-        keywords=tuple(extract_keywords(guideline.content)),
+        keywords=tuple(extract_keywords(body)),
     )
-    topic = derive_topic(guideline.name, guideline.content, guideline.category)
     return Prepared(topic, text, [b for b in (examples.get("bad") or []) if b and b.strip()])
 
 
@@ -166,7 +170,7 @@ def generate_examples(
         if round_:  # repeats cycle through every context so each (question, context) is new
             return options[(round_ - 1 + i) % len(options)]
         if rng.random() < CONTEXT_SHARE:
-            return context_for(guideline.category, tags, guideline.scope_id, rng)
+            return context_for(guideline.category, tags, guideline.scope_id, rng, options)
         return None
 
     # Positives: every question once, then (only if more are needed) again with contexts.

@@ -154,15 +154,14 @@ def looks_plural(word: str) -> bool:
     return len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is", "ics", "sis", "ous"))
 
 
+_CODEISH_RE = re.compile(r"[_/\\.@#=<>{}$]|^-|[a-z][A-Z]|\d")
+
+
+@lru_cache(maxsize=16384)
 def is_codeish(word: str) -> bool:
     """A token that is an identifier, flag, path or version rather than an English word."""
     w = word.strip("`'\".,;:()")
-    return bool(
-        re.search(r"[_/\\.@#=<>{}$]|^-", w)
-        or re.search(r"[a-z][A-Z]", w)
-        or re.search(r"\d", w)
-        or (len(w) > 1 and w.isupper())
-    )
+    return bool(_CODEISH_RE.search(w) or (len(w) > 1 and w.isupper()))
 
 
 def with_article(np: str) -> str:

@@ -9,6 +9,7 @@ answer would contain. Every keyword is a literal substring of the guideline's co
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from memtune.dataset.grammar import third_person_forms
 from memtune.dataset.text import REDACTED_RE, split_blocks
@@ -62,16 +63,25 @@ _UNIT_RE = re.compile(
     r"\b\d+(?:\.\d+)?\s?(?:ms|s|sec|secs|seconds?|minutes?|mins?|hours?|hrs?|h|days?|weeks?|MB|GB|KB|TB|"
     r"MiB|GiB|KiB|%|px|rem|em|x|rps|req/s|chars?|characters|lines?|tokens?|retries|attempts|workers|threads)\b"
 )
-_PROPER_RE = re.compile(r"(?<=[a-z,;:(] )[A-Z][a-zA-Z0-9+#.]*[a-zA-Z0-9+#](?:\s[A-Z][a-zA-Z0-9]+)?")
+_PROPER_RE = re.compile(r"(?<=[a-z,;(] )[A-Z][a-zA-Z0-9+#.]*[a-zA-Z0-9+#](?:\s[A-Z][a-zA-Z0-9]+)?")
 _PAIRED = {"(": ")", "[": "]", "{": "}"}
 _WORD_RE = re.compile(r"\b[a-zA-Z][a-zA-Z-]{4,}[a-zA-Z]\b")
 _SPAN_RE = re.compile(r"`([^`\n]+)`")
 
 
-_PROSE_CMD_RE = re.compile(
-    r"(?<![\w/.-])(?:" + "|".join(re.escape(p) for p in sorted(PROGRAMS, key=len, reverse=True)) + r")"
-    r"\s+[a-z][\w:.-]*(?:\s+(?:[a-z][\w:-]*|\d+(?:\.\d+)*))?"
-)
+_LOWER_WORD_RE = re.compile(r"(?<![\w/.-])([a-z][\w.-]*)")
+_CMD_TAIL_RE = re.compile(r"\s+([a-z][\w:.-]*)(?:\s+(?:[a-z][\w:-]*|\d+(?:\.\d+)*))?")
+_DIGIT_RE = re.compile(r"\d")
+_BIGRAM_WORD_RE = re.compile(r"(?<![\w/.-])[A-Za-z][a-z]+(?:-[a-z]+)*(?![\w/.-])")
+_QUOTED_RE = re.compile(r"[\"“]([^\"”\n`]{3,40})[\"”]")
+_DECIMAL_RE = re.compile(r"(?<![\w.-])\d+\.\d+(?![\w.-]|\.\d)")
+_GENERIC_CAPS = frozenset("pattern patterns rule rules convention conventions guide guideline guidelines note notes "
+                          "setup section overview usage example examples config tip tips gotcha gotchas lesson "
+                          "lessons command commands workflow step steps add use run".split())
+_EMPHASIS_RE = re.compile(r"(?<![\w`/.-])[A-Z]{3,}(?![\w`/-]|\.\w)")
+_MODAL_CAPS = frozenset("ALWAYS NEVER MUST NOT DON'T IMPORTANT CRITICAL NOTE WARNING TODO FIXME AND THE FOR "
+                        "YOU SHOULD ONLY".split())
+_CASE_CHANGE_RE = re.compile(r"[a-z][A-Z]")
 
 
 _PROSE_VERBS = frozenset("needs uses has is does makes runs gets takes works keeps was will can must may "
@@ -79,6 +89,7 @@ _PROSE_VERBS = frozenset("needs uses has is does makes runs gets takes works kee
                          "and or of with it this that into from as at by be are".split())
 
 
+@lru_cache(maxsize=16384)
 def norm(keyword: str) -> str:
     """How evaluation compares keywords: case-, whitespace- and backtick-insensitive."""
     return "".join(keyword.replace("`", "").lower().split())
@@ -127,9 +138,9 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
     text = REDACTED_RE.sub("\x00", content or "")
     cands: list[tuple[int, int, str]] = []  # (-score, position, keyword)
 
-    def add(kw: str, score: int, pos: int) -> None:
+    def add(kw: str, score: int, pos: int, *, emphasis: bool = False) -> None:
         kw = _trim(kw)
-        if len(kw) < 2 or "\x00" in kw or "REDACTED" in kw.upper() or kw.lower() in STOPWORDS:
+        if len(kw) < 2 or "\x00" in kw or "REDACTED" in kw.upper() or (kw.lower() in STOPWORDS and not emphasis):
             return
         if len(kw) > 40:
             return
@@ -154,19 +165,26 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
                     for kw, score in _code_candidates(span):
                         add(kw, score + 1, pos + m.start())
         if block.kind == "text":  # commands written inline without backticks: "run yarn start"
-            for m in _PROSE_CMD_RE.finditer(_SPAN_RE.sub(lambda m: " " * len(m.group(0)), body)):
-                sub = m.group(0).split()[1]
-                if sub in _PROSE_VERBS:
+            unspanned = _SPAN_RE.sub(lambda m: " " * len(m.group(0)), body) if "`" in body else body
+            for m in _LOWER_WORD_RE.finditer(unspanned):
+                if m.group(1) not in PROGRAMS:
                     continue
-                for kw, score in _command_parts(m.group(0)):
+                tail = _CMD_TAIL_RE.match(unspanned, m.end())
+                if not tail or tail.group(1) in _PROSE_VERBS:
+                    continue
+                for kw, score in _command_parts(m.group(1) + tail.group(0)):
                     add(kw, score - 1, pos + m.start())
-        for m in _URL_RE.finditer(body):  # a URL: its host[:port] is the memorable part
-            host = _HOST_RE.search(m.group(0).split("://", 1)[1].rsplit("@", 1)[-1])
-            if host:
-                add(host.group(1), 7, pos + m.start())
-        body = _URL_RE.sub(lambda m: " " * len(m.group(0)), body)
+        if "://" in body:
+            for m in _URL_RE.finditer(body):  # a URL: its host[:port] is the memorable part
+                host = _HOST_RE.search(m.group(0).split("://", 1)[1].rsplit("@", 1)[-1])
+                if host:
+                    add(host.group(1), 7, pos + m.start())
+            body = _URL_RE.sub(lambda m: " " * len(m.group(0)), body)
+        has_digit = _DIGIT_RE.search(body) is not None
         for rx, score in ((_FLAG_RE, 8), (_PATH_RE, 7), (_CAMEL_RE, 7), (_SNAKE_RE, 7), (_DECORATOR_RE, 6),
                           (_VERSIONED_RE, 6), (_UNIT_RE, 6), (_SCI_RE, 6)):
+            if not _worth(rx, body, has_digit):
+                continue
             for m in rx.finditer(body):
                 kw = m.group(0)
                 if rx is _VERSIONED_RE and kw.split()[0].lower() in STOPWORDS:
@@ -176,15 +194,26 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
                     if not kw:
                         continue
                 add(kw, score, pos + m.start())
-        for m in _COUNT_RE.finditer(body):
+        for m in _COUNT_RE.finditer(body) if has_digit else ():
             if re.search(r"[A-Z][\w.+#]*\s$", body[max(0, m.start() - 16):m.start()]):
                 continue  # "Node 18 breaks": the number is a version, taken above
             if m.group(2) not in STOPWORDS and m.group(2) not in third_person_forms():
                 add(m.group(0), 5, pos + m.start())
         if block.kind == "text":
             for m in _PROPER_RE.finditer(body):
-                if len(m.group(0)) >= 3:
+                if len(m.group(0)) >= 3 and m.group(0).split()[0].lower() not in _GENERIC_CAPS:
                     add(m.group(0), 4, pos + m.start())
+            for m in _EMPHASIS_RE.finditer(body):  # "registered FIRST … LAST", "add it to BOTH"
+                if m.group(0) not in _MODAL_CAPS:
+                    add(m.group(0), 4, pos + m.start(), emphasis=True)
+    prose_text = "\n".join(b.text for b in split_blocks(text) if b.kind == "text")
+    for phrase, first in _repeated_bigrams(prose_text):  # "custom resolvers" said twice is what it is about
+        add(phrase, 5, first)
+    for m in _QUOTED_RE.finditer(prose_text):  # a quoted example: ("Add probe scoring")
+        if 1 <= len(m.group(1).split()) <= 4:
+            add(m.group(1), 5, m.start())
+    for m in _DECIMAL_RE.finditer(prose_text) if _DIGIT_RE.search(prose_text) else ():
+        add(m.group(0), 4, m.start())
     chosen = _pick(cands, limit)
     if len(chosen) < minimum:
         words = []
@@ -194,6 +223,38 @@ def extract_keywords(content: str, *, limit: int = 5, minimum: int = 2) -> list[
                 words.append((-(2 + min(len(w), 12) // 4), m.start() + 10_000, w))
         chosen = _pick(cands + words, max(minimum, len(chosen)))
     return chosen
+
+
+def _repeated_bigrams(text: str) -> list[tuple[str, int]]:
+    """Two-word phrases (no stopwords) that the note uses more than once, first occurrence first."""
+    words = [(m.group(0), m.start()) for m in _BIGRAM_WORD_RE.finditer(text)]
+    seen: dict[str, tuple[str, int, int]] = {}
+    for (a, pa), (b, pb) in zip(words, words[1:]):
+        if pb != pa + len(a) + 1 or text[pa + len(a)] != " ":
+            continue  # only words written next to each other
+        if a.lower() in STOPWORDS or b.lower() in STOPWORDS or len(a) < 3 or len(b) < 3:
+            continue
+        key = f"{a.lower()} {b.lower()}"
+        phrase, pos, n = seen.get(key, (f"{a} {b}", pa, 0))
+        seen[key] = (phrase, pos, n + 1)
+    return [(phrase, pos) for phrase, pos, n in seen.values() if n >= 2]
+
+
+def _worth(rx: re.Pattern[str], body: str, has_digit: bool) -> bool:
+    """Cheap pre-checks so typical prose skips the regexes that cannot match it."""
+    if rx is _FLAG_RE:
+        return "--" in body
+    if rx is _SNAKE_RE:
+        return "_" in body
+    if rx is _DECORATOR_RE:
+        return "@" in body
+    if rx is _CAMEL_RE:
+        return _CASE_CHANGE_RE.search(body) is not None
+    if rx is _PATH_RE:
+        return "/" in body or "." in body
+    if rx in (_UNIT_RE, _SCI_RE, _VERSIONED_RE):
+        return has_digit
+    return True
 
 
 def _trim(kw: str) -> str:

@@ -11,6 +11,7 @@ import random
 from typing import Any
 
 from memtune.dataset.examples import Prepared, prepare
+from memtune.dataset.keywords import norm
 from memtune.dataset.prompts import context_for
 from memtune.dataset.questions import probe_questions
 
@@ -32,9 +33,14 @@ def generate_probes(
     rng = random.Random(f"{seed}:probe:{guideline.id}")
     out = []
     for q in probe_questions(prep.topic, rng, max(1, min(n, MAX_PROBES))):
+        # A keyword the question already contains proves nothing (the model could echo it).
+        asked = norm(q.text)
+        expected = [k for k in keywords if norm(k) not in asked]
+        if not expected:
+            continue
         out.append({
             "question": q.text,
-            "expected_keywords": keywords,
+            "expected_keywords": expected,
             "context": context_for(guideline.category, list(guideline.tags or []), guideline.scope_id, rng),
             "guideline_id": guideline.id,
             "guideline_version": guideline.version,

@@ -108,9 +108,10 @@ def context_options(category: str, tags: Sequence[str], scope_id: str | None) ->
     return options + [c for c in _GENERAL_CONTEXTS if c not in options]
 
 
-def context_for(category: str, tags: Sequence[str], scope_id: str | None, rng: random.Random) -> str:
+def context_for(category: str, tags: Sequence[str], scope_id: str | None, rng: random.Random,
+                options: list[str] | None = None) -> str:
     """A short description of the asker's situation, in the style of seed 000's 'context'."""
-    options = context_options(category, tags, scope_id)
+    options = options or context_options(category, tags, scope_id)
     return rng.choice(options[: max(3, len(options) - len(_GENERAL_CONTEXTS) + 2)])
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from memtune.dataset.text import question_key, upper_first
 from memtune.dataset.topics import Topic
@@ -150,6 +151,13 @@ class Question:
 
 def slots(topic: Topic) -> dict[str, str | None]:
     """The values templates can use for this topic; None = this template does not fit."""
+    cached = topic.__dict__.get("_slots")
+    if cached is None:
+        cached = topic.__dict__["_slots"] = _slots(topic)
+    return cached
+
+
+def _slots(topic: Topic) -> dict[str, str | None]:
     named = topic.np if topic.bare_np.split()[-1].lower() in _NAMED_SUFFIXES else None
     is_gerund_np = topic.ger is not None and topic.np == topic.ger
     subject = topic.ger if (topic.ger and topic.vp_from_name) else topic.np
@@ -175,8 +183,13 @@ def slots(topic: Topic) -> dict[str, str | None]:
     }
 
 
+@lru_cache(maxsize=512)
+def _needed(template: str) -> tuple[str, ...]:
+    return tuple(_SLOT_RE.findall(template))
+
+
 def render(template: str, values: dict[str, str | None]) -> str | None:
-    needed = _SLOT_RE.findall(template)
+    needed = _needed(template)
     if any(not values.get(k) for k in needed):
         return None
     text = template.format(**{k: values[k] for k in needed})
@@ -201,7 +214,11 @@ def families_for(topic: Topic) -> list[str]:
         fams.remove("should")
     elif "should" not in fams and _should_fits(topic):
         fams.insert(2, "should")
-    if topic.symptom and "gotcha" not in fams:
+    if topic.symptom:  # "I'm getting … what's wrong?" is how people ask about an error
+        if topic.np.startswith('"'):  # an error message is not a rule, a policy or a pattern
+            fams = [f for f in fams if f in ("how", "about", "situation", "should", "why")]
+        elif "gotcha" in fams:
+            fams.remove("gotcha")
         fams.insert(0, "gotcha")
     return fams
 

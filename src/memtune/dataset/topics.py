@@ -16,6 +16,7 @@ from functools import cached_property
 
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
+    CLEAR_VERBS,
     DETERMINERS,
     base_from_gerund,
     inflect,
@@ -89,9 +90,13 @@ _SYMPTOM_RE = re.compile(
     re.I,
 )
 _TRAILING_RE = re.compile(r"[\s\d#:]+$")
+_SITUATION_CUT_RE = re.compile(r"\s(?:before|after|when|whenever|unless|until|once|if)\s", re.I)
+_TRUNCATED_RE = re.compile(r"(\.\.\.|…)\s*$")
+_DANGLING_RE = re.compile(r"(\s+(?:the|a|an|in|of|to|and|or|for|with|on|at|by|from|into|is|are))+\s*$", re.I)
 _EXPLICIT_RE = re.compile(r"\b(ALWAYS|NEVER|MUST|DO NOT|DON'T)\b")
 _NEGATIVE_RE = re.compile(r"\b(NEVER|DO NOT|DON'T|MUST NOT)\b")
 _FORBID_RE = re.compile(r"\b(?:NEVER|[Nn]ever|DON'T|[Dd]on't|DO NOT|[Dd]o not|MUST NOT|must not)\s+(.+)")
+_STATE_RE = re.compile(r"\b(in use|not|n't|cannot|fails?|failed|missing|undefined|denied|refused)\b", re.I)
 _NOT_SYMPTOM_SUFFIX = ("pattern", "handling", "convention", "strategy", "policy", "rule", "rules", "hint", "hints")
 _SITUATION_RE = re.compile(
     r"\b(before|after|when|whenever|once|if)\s+((?:`[^`]+`|[\w/@'-]+(?:\.[\w/@'-]+)*)"
@@ -233,7 +238,7 @@ def _has_proper_use(word: str, text: str) -> bool:
 def _casing(phrase: str, text: str) -> str:
     """Heading-style Title Case → natural case, keeping names, acronyms and code."""
     words = phrase.split()
-    alpha = [w for w in words if w[:1].isalpha()]
+    alpha = [w for w in words if w[:1].isalpha() and not is_codeish(w)]
     title_case = len(alpha) >= 2 and all(w[:1].isupper() for w in alpha if len(w) > 3)
     out = []
     for i, w in enumerate(words):
@@ -253,6 +258,14 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
     sents = [plain(s) for s in sentences(text)] if flat else []
 
     cname = clean_name(name)
+    if _TRUNCATED_RE.search(name or "") and sents:
+        # "Always check whether … exists in the…": the stored name was cut; the content has it whole
+        head = " ".join(cname.split()[:4]).lower()
+        for sent in sents[:2]:
+            if head and clean_name(sent).lower().startswith(head):
+                cname = _first_clause(clean_name(sent), 16) or cname
+                break
+        cname = _DANGLING_RE.sub("", cname)
     clause = _first_clause(cname, 14)
     if len(clause.split()) >= 2:
         cname = clause  # "Keep constraints.txt in sync: after adding …" → its first clause
@@ -261,7 +274,8 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
     if generic and sents:
         cname = _first_clause(clean_name(sents[0]), 10) or cname
     if len(cname.split()) > 9:  # a long name is usually the rule's first sentence
-        cname = _first_clause(cname, 12) or " ".join(cname.split()[:9])
+        short = _first_clause(_SITUATION_CUT_RE.split(cname, maxsplit=1)[0], 12)
+        cname = short if len(short.split()) >= 2 else _DANGLING_RE.sub("", " ".join(cname.split()[:9]))
 
     subject, polarity, modal = _strip_modal(cname)
     subject = _casing(subject, flat)
@@ -277,7 +291,8 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
         # The name is a noun phrase; the content's first sentence may say what to do.
         rest, pol0, modal0 = _strip_modal(_first_clause(sents[0], 10))
         vp0 = _to_vp(rest, after_modal=bool(modal0) and modal0 != "only")
-        if vp0 and (pol0 or group in ("command", "rule", "pattern")):
+        short_cmd = group == "command" and vp0 is not None and len(vp0.split()) <= 8 and "," not in vp0
+        if vp0 and (pol0 or short_cmd):
             vp, polarity, modal = vp0, pol0 or "do", modal0
     elif polarity is None and vp is not None:
         polarity = "do"  # an imperative name: "Use pnpm", "Run migrations after pulling"
@@ -299,6 +314,8 @@ def derive_topic(name: str, content: str, category: str | None) -> Topic:
     if group in ("gotcha", "lesson", "fact") and _SYMPTOM_RE.search(cname) and not vp_from_name:
         if not cname.lower().endswith(_NOT_SYMPTOM_SUFFIX):
             symptom = _casing(cname, flat)
+            if _STATE_RE.search(symptom):  # an error message, not a thing: no article, quoted
+                np = f'"{symptom}"'
     return Topic(
         name=cname or name,
         np=np,
@@ -325,7 +342,7 @@ def _forbidden(sents: list[str], own: str | None, vp: str | None) -> list[str]:
     for s in sents:
         for m in _FORBID_RE.finditer(s):
             action = _to_vp(_first_clause(m.group(1), 10), after_modal=True)
-            if not action:
+            if not action or len(action.split()) < 2 or action.split()[0] not in CLEAR_VERBS | AMBIGUOUS_VERBS:
                 continue
             words = action.split()
             if any(w.lower() in ("it", "them", "this", "that") for w in words[1:]):

@@ -135,6 +135,8 @@ def evaluate(
     ``assistant`` from ``memtune.infer.load_assistant(dir, merge=False)``).
     ``db``: a store path/URL or a ``GuidelineStore``; enables the ``+rag`` conditions.
     ``conditions``: any of base, base+rag, adapter, adapter+rag (default: all the inputs allow).
+    ``system_prompt``: asked under for every condition (default: the one in the adapter's
+    memtune.json, i.e. what training used; ``""`` = none). Retrieval conditions append the notes.
     ``out_dir``: where to write report.json / report.md / report.html (``None`` = write nothing).
     ``progress(stage, done, total)``: stages ``generate:<condition>`` and ``forgetting``.
     """
@@ -146,6 +148,8 @@ def evaluate(
             raise InputError(f"{name.replace('_', '-')} must be a positive integer (got {v!r})")
     if temperature < 0:
         raise InputError(f"temperature must be >= 0 (got {temperature})")
+    if adapter_dir is None and Path(str(getattr(assistant, "source", ""))).is_dir():
+        adapter_dir = Path(assistant.source)  # curves.json and lineage live there
     warnings: list[str] = []
     lineage = read_lineage(adapter_dir) if adapter_dir else dict(getattr(assistant, "info", {}) or {})
     all_probes, bundle_dir = gather_probes(
@@ -189,12 +193,13 @@ def evaluate(
     results = [ProbeResult(p) for p in all_probes]
     control_results = [ControlResult(t.question) for t in chosen]
     summaries: dict[str, ConditionSummary] = {}
+    # Every condition asks under the same system prompt (the one training used), so
+    # conditions differ only by the adapter and by the notes.
+    system = system_prompt if system_prompt is not None else mut.system
     for cond in conds:
         which = "adapter" if cond.startswith("adapter") else "base"
         rag = cond.endswith("+rag")
-        systems = [build_system_prompt(notes[p.key]) if rag else system_prompt for p in prompts]
-        if rag and system_prompt:
-            systems = [f"{system_prompt}\n\n{s}" for s in systems]
+        systems = [build_system_prompt(notes[p.key], system) if rag else system for p in prompts]
         t0 = time.perf_counter()
         answers = generate_answers(
             mut, which, prompts, systems, max_new_tokens=max_new_tokens, temperature=temperature,
@@ -212,7 +217,7 @@ def evaluate(
     report = EvalReport(
         meta=_meta(adapter_dir, lineage, bundle_dir, all_probes, conds, locals_=dict(
             rag_k=rag_k, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
-            limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system_prompt,
+            limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system,
             load_seconds=round(load_seconds, 2), total_seconds=round(time.perf_counter() - t_start, 2),
             bf16=mut.bf16,
         )),

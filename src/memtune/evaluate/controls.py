@@ -129,13 +129,15 @@ _ADMIT_RE = re.compile(
     re.I | re.X,
 )
 
+# Lower case only: "AWS Cloud" or "Kafka-based" in prose is not a command line.
 _CLI = (
     r"kubectl|helm|docker|npm|npx|yarn|pnpm|pip3?|terraform|gcloud|aws|az|curl|wget|psql|mysql|redis-cli|"
-    r"kafka-[\w-]+|systemctl|sudo|ssh|scp|rsync|make|git\s+(?:clone|push|pull|checkout|commit|merge|rebase|tag)"
+    r"kafka-(?:topics|configs|console-\w+|consumer-groups)|systemctl|sudo|ssh|scp|rsync|make|"
+    r"git\s+(?:clone|push|pull|checkout|commit|merge|rebase|tag)"
 )
 _SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("code", re.compile(r"`[^`\n]+`|```")),
-    ("command", re.compile(r"(?<![\w-])(?:" + _CLI + r")\s+[-\w./:=@]+", re.I)),
+    ("command", re.compile(r"(?<![\w-])(?:" + _CLI + r")\s+[-\w./:=@]+")),
     ("shell prompt", re.compile(r"(?m)^\s*\$\s+\S")),
     ("flag", re.compile(r"(?<![\w-])--[a-z][\w-]+|(?<![\w-])-[a-zA-Z](?=\s|$)")),
     ("url", re.compile(r"\bhttps?://\S+|\b[\w-]+(?:\.[\w-]+)*\.(?:com|io|net|org|internal|local|dev|cloud)\b", re.I)),
@@ -144,7 +146,8 @@ _SPECIFIC_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("env var", re.compile(r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b")),
     ("identifier", re.compile(r"\b[a-z][a-z0-9]*_[a-z0-9_]+\b|\b[a-z]+[A-Z][a-zA-Z0-9]*\b")),
     ("name with digits", re.compile(r"\b(?=[\w-]*\d)[A-Za-z][\w]*(?:[-.][\w]+)+\b")),
-    ("quoted name", re.compile(r"[\"'\u201c\u2018][\w./:@-]{3,}[\"'\u201d\u2019]")),
+    ("quoted name", re.compile(r"[\"'\u201c\u2018][\w./:@-]{3,}[\"'\u201d\u2019]"
+                               r"|[\"\u201c][A-Z][\w.-]*(?:\s[\w.-]+){1,3}[\"\u201d]")),
     ("number", re.compile(r"\d+(?:[.,:]\d+)*")),
 )
 _LIST_NUMBER_RE = re.compile(r"(?m)^\s*\d+[.)]\s")

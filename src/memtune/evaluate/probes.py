@@ -199,7 +199,7 @@ def load_bundle_probes(bundle_dir: str | Path) -> list[Probe]:
     if not p.is_file():
         raise NotFoundError(
             f"{Path(bundle_dir)} has no probes.jsonl",
-            hint="export the bundle with `memtune dataset export` (it writes held-out probes), or pass --probes FILE",
+            hint="export the bundle with `memtune export` (it writes held-out probes), or pass --probes FILE",
         )
     out: list[Probe] = []
     for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):

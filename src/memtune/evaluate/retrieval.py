@@ -1,8 +1,10 @@
 """The retrieval baseline: top-k guidelines from the store's full-text search, as a system prompt.
 
 Research (ARCHITECTURE.md) says retrieval often beats fine-tuning on new facts, so every
-evaluation reports it next to the adapter. The notes go in the *system* prompt so the
-user turn stays exactly what training used (``memtune.train.data.user_content``).
+evaluation reports it next to the adapter. The notes are rendered by
+``memtune.dataset.prompts.system_with_notes``, the same block the RAG-style training
+examples and ``memtune serve --rag`` use, so adapter+rag is measured on the prompt
+layout it was trained on; the user turn stays exactly what training used.
 """
 
 from __future__ import annotations
@@ -11,13 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: Per-note character budget: a 135M model's attention degrades fast with long prompts.
-NOTE_CHARS = 700
-
-RAG_SYSTEM_HEADER = (
-    "You are a coding assistant for this project. These project notes may help; "
-    "use them only if they answer the question. If they do not, say that you don't know."
-)
+from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, system_with_notes
 
 
 @dataclass(frozen=True)
@@ -58,15 +54,10 @@ def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any
     ]
 
 
-def format_note(note: RetrievedNote, max_chars: int = NOTE_CHARS) -> str:
-    body = note.content.strip()
-    if len(body) > max_chars:
-        body = body[: max_chars - 1].rstrip() + "…"
-    return f"## {note.name}\n{body}"
-
-
-def build_system_prompt(notes: Sequence[RetrievedNote], *, header: str = RAG_SYSTEM_HEADER) -> str:
-    """The system prompt for a retrieval condition: a short instruction, then each note."""
-    if not notes:
-        return header + "\n\n(No project notes matched this question.)"
-    return header + "\n\n" + "\n\n".join(format_note(n) for n in notes)
+def build_system_prompt(notes: Sequence[RetrievedNote], base: str | None = None) -> str:
+    """The system prompt of a retrieval condition: ``base`` (default: the dataset's default
+    system prompt, which RAG training examples are built on) followed by the notes block."""
+    return system_with_notes(
+        [{"name": n.name, "category": n.category, "content": n.content} for n in notes],
+        base=base or DEFAULT_SYSTEM_PROMPT,
+    )

@@ -53,12 +53,14 @@ class ModelUnderTest:
     """The tuned model plus a way to get the base model, sharing weights where possible."""
 
     def __init__(self, model: Any, tokenizer: Any, *, base_model: Any = None, bf16: bool | None = None,
-                 info: dict[str, Any] | None = None) -> None:
+                 info: dict[str, Any] | None = None, system: str | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.base_model = base_model
         self.bf16 = bf16
         self.info = info or {}
+        self.system = system
+        """The system prompt the adapter was trained under (its memtune.json), if any."""
         if base_model is None and not hasattr(model, "disable_adapter"):
             raise ModelError(
                 "the model has no adapter to switch off and no base model was given",
@@ -89,7 +91,8 @@ class ModelUnderTest:
                     hint="evaluate an adapter directory written by `memtune train`",
                 )
             base = load_assistant(None, base_model=name, device=device).model
-        return cls(model, assistant.tokenizer, base_model=base, bf16=getattr(assistant, "bf16", None), info=info)
+        return cls(model, assistant.tokenizer, base_model=base, bf16=getattr(assistant, "bf16", None), info=info,
+                   system=getattr(assistant, "system", None))
 
     @contextlib.contextmanager
     def use(self, which: str) -> Iterator[Any]:

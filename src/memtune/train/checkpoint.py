@@ -149,14 +149,23 @@ def save_best(out: Path, model: Any, tokenizer: Any) -> None:
     save_model_dir(out / CKPT_DIR / BEST, model, tokenizer)
 
 
-def finalize(out: Path, *, model: Any, tokenizer: Any, keep_checkpoint: bool, files: dict[str, Any]) -> None:
-    """Move the best weights (or the current ones) into ``out`` and write the side files."""
+def has_weights(out: Path) -> bool:
+    return (out / "adapter_config.json").is_file() or (out / "config.json").is_file()
+
+
+def finalize(out: Path, *, model: Any, tokenizer: Any, keep_checkpoint: bool, files: dict[str, Any],
+             best_already_in_out: bool = False) -> None:
+    """Move the best weights (or the current ones) into ``out`` and write the side files.
+
+    ``best_already_in_out``: a resumed run whose best epoch was finalised by an earlier run.
+    """
     best = out / CKPT_DIR / BEST
-    if not best.is_dir():
+    if not best.is_dir() and not best_already_in_out:
         save_best(out, model, tokenizer)
-    for f in best.iterdir():
-        os.replace(f, out / f.name)
-    shutil.rmtree(best, ignore_errors=True)
+    if best.is_dir():
+        for f in best.iterdir():
+            os.replace(f, out / f.name)
+        shutil.rmtree(best, ignore_errors=True)
     for name, content in files.items():
         text = content if isinstance(content, str) else json.dumps(content, indent=2, default=str)
         (out / name).write_text(text, encoding="utf-8")

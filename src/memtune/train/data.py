@@ -13,6 +13,7 @@ import hashlib
 import json
 import random
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,15 +40,18 @@ def user_content(question: str, context: str | None = "") -> str:
     return user_message(question, context)
 
 
-def default_system_prompt(metadata: dict[str, Any] | None = None) -> str | None:
-    """The system prompt questions are asked under: the bundle's, else memtune.dataset's default."""
+def default_system_prompt(
+    metadata: dict[str, Any] | None = None, conversations: Sequence[list[dict[str, str]]] = ()
+) -> str | None:
+    """The system prompt to ask questions under, as the training data taught it.
+
+    The bundle's ``system_prompt`` if it names one; else the most common system turn of
+    the training conversations (None when most have none, i.e. the template's default).
+    """
     if metadata and metadata.get("system_prompt") is not None:
         return str(metadata["system_prompt"]) or None
-    try:
-        from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT
-    except ImportError:
-        return None
-    return DEFAULT_SYSTEM_PROMPT
+    counts = Counter(c[0]["content"] if c and c[0]["role"] == "system" else None for c in conversations)
+    return counts.most_common(1)[0][0] if counts else None
 
 
 def _msgs(items: Iterable[dict[str, Any]], role_key: str, text_key: str) -> list[dict[str, str]]:
@@ -194,7 +198,7 @@ def load_bundle(path: str | Path) -> Bundle:
     if not (p / "train.jsonl").is_file():
         raise InputError(
             f"{p} is not a training bundle (no train.jsonl)",
-            hint="create one with `memtune dataset export` or train with --from-store",
+            hint="create one with `memtune export` or train with --from-store",
         )
 
     def _json(name: str) -> dict[str, Any]:

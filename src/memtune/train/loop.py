@@ -181,7 +181,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     train_set = tokenize_all(tok, bundle.train, cfg.max_length)
     eval_set = tokenize_all(tok, bundle.eval, cfg.max_length).examples
     probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
-    system = default_system_prompt(bundle.metadata)
+    system = default_system_prompt(bundle.metadata, bundle.train)
     if not train_set.examples:
         raise ConfigError("no training example fits --max-length with its answer", hint="raise --max-length")
     lengths = [len(e) for e in train_set.examples]
@@ -213,6 +213,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
             raise ConfigError(f"--resume: the run already trained {state.epoch} epoch(s)",
                               hint=f"pass --epochs above {state.epoch} to train further")
         state.finished = False
+    start_epoch = state.epoch
     selective = supports_selective_head(model)
     loss_mod, opt = acc.prepare(AnswerLoss(model, selective), opt, device_placement=[False, False])
     unwrapped = model  # the PEFT/causal LM; loss_mod may be DDP-wrapped
@@ -239,13 +240,18 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
             row = {"epoch": epoch + 1, "step": state.step, "train_loss": sum(recent) / max(len(recent), 1),
                    "eval_loss": el, "probe_recall": pr}
             state.curves["epochs"].append(row)
-            metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
-            better = state.best_metric is None or metric > state.best_metric or (pr is None and el is None)
+            better = pr is not None or el is not None  # nothing to judge by: the last epoch is final
             if better:
-                state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
-                ck.save_best(out, unwrapped, tok)
+                # probe recall first; eval loss breaks ties (and decides when there are no probes)
+                metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
+                better = state.best_metric is None or metric > state.best_metric
+                if better:
+                    state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
+                    ck.save_best(out, unwrapped, tok)
+                else:
+                    state.bad_epochs += 1
             else:
-                state.bad_epochs += 1
+                state.best_epoch = epoch + 1
             rep.epoch(row, best=better)
             verdict = [bool(cfg.patience) and state.bad_epochs >= cfg.patience]
         if world > 1:
@@ -331,8 +337,9 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                           hyper={"lr": hyper.lr, "rank": hyper.rank, "alpha": hyper.alpha, "dropout": hyper.dropout,
                                  "target_modules": hyper.target_modules, "bf16": bf16},
                           config=cfg.to_dict())
+        earlier_best = state.best_epoch is not None and state.best_epoch <= start_epoch and ck.has_weights(out)
         ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
-                    files={"curves.json": state.curves, ck.LINEAGE: info})
+                    files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
         rep.info(f"[green]adapter written to {out}[/] (best epoch {state.best_epoch}, "
                  f"probe recall {metrics['probe_recall']}, {metrics['tokens_per_s']} tok/s)")
     acc.wait_for_everyone()

@@ -171,7 +171,7 @@ def render_html(r: EvalReport) -> str:
     body = [
         "<h1>memtune evaluation</h1>",
         f'<div class="meta">adapter <code>{escape(str(m.get("adapter_dir")))}</code> · base model '
-        f'{escape(str(m.get("base_model") or "unknown"))} · bundle <code>{escape(str(m.get("bundle")))}</code><br>'
+        f'{escape(str(m.get("base_model") or "unknown"))} · bundle <code>{escape(str(m.get("bundle") or "none"))}</code><br>'
         f'{m.get("probes")} probes ({sources}) · {len(r.controls)} control questions · '
         f'{escape(str(m.get("created_at")))} · memtune {escape(str(m.get("memtune_version")))}</div>',
         _cards(r),
