@@ -161,3 +161,14 @@ def test_load_bundle_reads_lineage(bundle_dir):
     assert b.guidelines[0] == {"id": 1, "version": 1}
     assert b.fingerprint == "sha256:test-bundle"
     assert b.adapter_config["r"] == 4
+
+
+def test_split_by_tokens_bounds_each_forward_pass():
+    from memtune.train.data import split_by_tokens
+
+    lengths = [500, 480, 100, 90, 80, 10]
+    parts = split_by_tokens(list(range(6)), lengths, 1000)
+    assert sorted(i for p in parts for i in p) == list(range(6))
+    assert all(len(p) * max(lengths[i] for i in p) <= 1000 or len(p) == 1 for p in parts)
+    assert split_by_tokens([0, 1], lengths, 0) == [[0, 1]]
+    assert split_by_tokens([0], [5000], 100) == [[0]]  # one example always runs

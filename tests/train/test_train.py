@@ -191,3 +191,18 @@ def test_early_stopping_on_probe_recall_keeps_the_best_epoch(tiny_config, monkey
     assert res.metrics["probe_recall"] == 0.75
     info = json.loads((res.out_dir / "memtune.json").read_text())
     assert info["metrics"]["best_epoch"] == 2
+
+
+def test_token_budget_splits_forward_passes_without_changing_the_step(tiny_config, tmp_path):
+    """Gradient accumulation inside a step: the same update whether or not a batch is split."""
+    whole = train(tiny_config(out=str(tmp_path / "w"), max_steps=2, dropout=0.0, max_batch_tokens=0), progress=False)
+    split = train(tiny_config(out=str(tmp_path / "s"), max_steps=2, dropout=0.0, max_batch_tokens=40),
+                  progress=False)
+    a, b = _weights(whole.out_dir / "adapter_model.safetensors"), _weights(split.out_dir / "adapter_model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
+    assert [r["loss"] for r in whole.curves["train"]] == pytest.approx([r["loss"] for r in split.curves["train"]], abs=1e-4)
+
+
+def test_grad_accum_counts_micro_batches_per_step(tiny_config):
+    res = train(tiny_config(batch_size=2, grad_accum=3, epochs=1), progress=False)
+    assert res.steps == 2  # 12 examples / batch 2 = 6 micro-batches / 3 per step

@@ -46,6 +46,9 @@ class TrainConfig:
     batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 512
+    max_batch_tokens: int = 2048
+    """Split a micro-batch into forward passes of at most this many padded tokens (bounds
+    peak memory; same optimizer step). 0 = never split."""
     seed: int = 42
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
@@ -107,7 +110,8 @@ class TrainConfig:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:
             p.append(f"warmup-ratio {self.warmup_ratio} must be in [0, 1)")
-        for name in ("probe_sample", "probe_max_new_tokens", "patience", "save_every", "machine_rank"):
+        for name in ("probe_sample", "probe_max_new_tokens", "patience", "save_every", "machine_rank",
+                     "max_batch_tokens"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 0:
                 p.append(f"{name.replace('_', '-')} must be >= 0 (got {v!r})")

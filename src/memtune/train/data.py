@@ -349,6 +349,25 @@ def shard(batches: list[list[int]], rank: int, world: int) -> list[list[int]]:
     return padded[rank::world]
 
 
+def split_by_tokens(batch: list[int], lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Cut a batch into forward passes of at most ``budget`` padded tokens.
+
+    The pieces share one optimizer step (the loss is normalised over the whole step), so
+    this bounds peak memory on long examples without changing what is learned.
+    """
+    if budget <= 0:
+        return [batch]
+    order = sorted(batch, key=lambda i: -lengths[i])
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and (len(cur) + 1) * lengths[cur[0]] > budget:
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    return out + [cur] if cur else out
+
+
 def collate(examples: Sequence[Example], pad_id: int) -> dict[str, Any]:
     """Right-pad to the longest in the batch (not to max_length)."""
     import torch

@@ -186,7 +186,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         raise ConfigError("no training example fits --max-length with its answer", hint="raise --max-length")
     lengths = [len(e) for e in train_set.examples]
 
-    from memtune.train.data import length_grouped_batches, shard
+    from memtune.train.data import length_grouped_batches, shard, split_by_tokens
 
     def epoch_batches(epoch: int) -> list[list[int]]:
         return shard(length_grouped_batches(lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch), rank, world)
@@ -268,7 +268,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                         break
                     window = batches[state.batch_pos : state.batch_pos + cfg.grad_accum]
                     t0 = time.perf_counter()
-                    data = [_batch(train_set.examples, b, pad_id, acc.device) for b in window]
+                    data = [_batch(train_set.examples, sub, pad_id, acc.device) for b in window
+                            for sub in split_by_tokens(b, lengths, cfg.max_batch_tokens)]
                     n_tok = sum(int((d["labels"][:, 1:] != -100).sum()) for d in data)
                     loss_total = 0.0
                     for j, d in enumerate(data):

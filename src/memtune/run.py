@@ -1,0 +1,205 @@
+"""``memtune run PATH``: memory files → store → bundle → adapter → evaluation report, in one call.
+
+Each stage records a key of its inputs in ``<work_dir>/run.json``; a rerun skips a
+stage whose key (and output) is unchanged, so editing one rule retrains, while
+rerunning on the same memory only re-ingests (a no-op) and prints where things are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from memtune.errors import InputError
+from memtune.store import GuidelineFilter, GuidelineStore
+
+STAMP = "run.json"
+
+# The recipe `memtune run` trains with on the embedded default model (see NOTES.md for how
+# these were chosen). Every value can be overridden through RunConfig.train / .export.
+DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 12, "include_negative": True, "split_ratio": 0.1}
+DEFAULT_TRAIN: dict[str, Any] = {"epochs": 6, "batch_size": 8, "patience": 2, "probe_sample": 16}
+DEFAULT_EVAL: dict[str, Any] = {"max_new_tokens": 96, "rag_k": 3}
+
+
+@dataclass
+class RunConfig:
+    """What ``memtune run`` does. ``work_dir`` holds bundle/, adapter/ and report/."""
+
+    paths: list[str]
+    db: str | None = None
+    work_dir: str | None = None
+    scope_type: str = "project"
+    scope_id: str | None = None
+    model: str | None = None
+    export: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    eval: dict[str, Any] = field(default_factory=dict)
+    force: bool = False
+    skip_eval: bool = False
+
+
+@dataclass
+class StageResult:
+    name: str
+    status: str  # ran | skipped
+    path: str | None
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    work_dir: str
+    db: str
+    stages: list[StageResult]
+    headline: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def path(self, stage: str) -> str | None:
+        return next((s.path for s in self.stages if s.name == stage), None)
+
+
+def _key(*parts: Any) -> str:
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _load_stamp(work: Path) -> dict[str, str]:
+    try:
+        return json.loads((work / STAMP).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_stamp(work: Path, stamp: dict[str, str]) -> None:
+    tmp = work / (STAMP + ".tmp")
+    tmp.write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+    tmp.replace(work / STAMP)
+
+
+def store_state(store: GuidelineStore, f: GuidelineFilter) -> str:
+    """A key of what an export would read: every matching guideline's id, version and attributes."""
+    h = hashlib.sha256()
+    for g in store.iter_guidelines(f):
+        h.update(f"{g.id}:{g.version}:{g.content_hash}:{g.priority}:{g.category}:{','.join(g.tags)}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, progress: bool = True) -> RunResult:
+    """Run every stage, skipping those whose inputs did not change since the last run."""
+    from memtune.ingest import ingest
+    from memtune.ingest.pipeline import default_scope_id
+
+    if not config.paths:
+        raise InputError("no paths given", hint="memtune run PATH (a repository folder or memory files)")
+    paths = [Path(p).expanduser() for p in config.paths]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"path not found: {', '.join(missing)}", hint="pass a repository folder or memory files")
+    scope_id = config.scope_id or (None if config.scope_type == "global" else default_scope_id(paths))
+    work = Path(config.work_dir or Path(".memtune") / "run" / (scope_id or "global"))
+    work.mkdir(parents=True, exist_ok=True)
+    stamp = {} if config.force else _load_stamp(work)
+    store = GuidelineStore(config.db)
+    stages: list[StageResult] = []
+
+    # 1. ingest (idempotent and cheap: always runs)
+    rep = ingest(paths, store, scope_type=config.scope_type, scope_id=scope_id)
+    stages.append(
+        StageResult(
+            "ingest",
+            "ran",
+            store.display_url,
+            f"{rep.files_read} files, {rep.rules_found} rules: +{rep.added} new, {rep.updated} updated, "
+            f"{rep.unchanged} unchanged, {rep.merged} merged, {len(rep.secrets)} secrets redacted",
+        )
+    )
+    say(f"ingest   {stages[-1].detail}")
+    flt = GuidelineFilter(scope_type=config.scope_type, scope_id=scope_id if config.scope_type != "global" else None)
+
+    # 2. export
+    bundle = work / "bundle"
+    export_opts = {**DEFAULT_EXPORT, **config.export}
+    export_key = _key(store_state(store, flt), export_opts, config.model)
+    if stamp.get("export") == export_key and (bundle / "metadata.json").is_file():
+        stages.append(StageResult("export", "skipped", str(bundle), "guidelines unchanged"))
+    else:
+        from memtune.dataset import ExportConfig, export_guidelines_as_lora
+
+        ecfg = ExportConfig.from_sources(output_path=str(bundle), filter=flt, force=True, target_model=config.model, **export_opts)
+        res = export_guidelines_as_lora(store, ecfg)
+        if not res.success:
+            raise InputError(f"export failed: {res.error}", hint="; ".join(res.warnings) or None)
+        s = res.stats
+        stages.append(
+            StageResult("export", "ran", str(bundle), f"{s.get('guidelines_matched')} guidelines → {s.get('examples_train')} train / {s.get('examples_eval')} eval examples, {s.get('probes')} probes")
+        )
+        stamp["export"] = export_key
+        stamp.pop("train", None)
+        _save_stamp(work, stamp)
+    say(f"export   {stages[-1].status}: {stages[-1].detail} → {bundle}")
+
+    # 3. train
+    adapter = work / "adapter"
+    train_opts = {**DEFAULT_TRAIN, **config.train}
+    fingerprint = json.loads((bundle / "metadata.json").read_text(encoding="utf-8")).get("fingerprint")
+    train_key = _key(fingerprint, train_opts, config.model)
+    if stamp.get("train") == train_key and (adapter / "memtune.json").is_file():
+        stages.append(StageResult("train", "skipped", str(adapter), "bundle unchanged"))
+    else:
+        from memtune.train import TrainConfig, train
+
+        if adapter.exists():
+            shutil.rmtree(adapter)
+        tcfg = TrainConfig(bundle=str(bundle), out=str(adapter), model=config.model, **train_opts)
+        tres = train(tcfg, progress=progress)
+        m = tres.metrics
+        recall = m.get("best_probe_recall", m.get("probe_recall"))
+        detail = f"{tres.steps} steps, {tres.epochs_run} epochs"
+        if recall is not None:
+            detail += f", probe recall {recall:.2f}"
+        stages.append(StageResult("train", "ran", str(adapter), detail))
+        stamp["train"] = train_key
+        stamp.pop("eval", None)
+        _save_stamp(work, stamp)
+    say(f"train    {stages[-1].status}: {stages[-1].detail} → {adapter}")
+
+    # 4. evaluate
+    report_dir = work / "report"
+    result = RunResult(str(work), store.display_url, stages)
+    if config.skip_eval:
+        return result
+    eval_opts = {**DEFAULT_EVAL, **config.eval}
+    lineage = json.loads((adapter / "memtune.json").read_text(encoding="utf-8"))
+    eval_key = _key(stamp.get("train"), lineage.get("created_at"), eval_opts, store_state(store, flt))
+    if stamp.get("eval") == eval_key and (report_dir / "report.json").is_file():
+        from memtune.evaluate.report import load_report
+
+        report = load_report(report_dir / "report.json")
+        stages.append(StageResult("eval", "skipped", str(report_dir / "report.html"), "adapter unchanged"))
+    else:
+        from memtune.evaluate import evaluate
+
+        report = evaluate(str(adapter), bundle=str(bundle), db=store, store_filter=flt, out_dir=str(report_dir), **eval_opts)
+        stages.append(StageResult("eval", "ran", str(report_dir / "report.html"), ""))
+        stamp["eval"] = eval_key
+        _save_stamp(work, stamp)
+    result.headline = report.headline()
+    result.targets = report.target_checks()
+    say(f"eval     {stages[-1].status} → {report_dir / 'report.html'}")
+    return result
+
+
+def default_work_dir(paths: Sequence[str | os.PathLike[str]], scope_id: str | None = None) -> Path:
+    from memtune.ingest.pipeline import default_scope_id
+
+    return Path(".memtune") / "run" / (scope_id or default_scope_id([Path(p) for p in paths]))
