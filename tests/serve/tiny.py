@@ -77,6 +77,7 @@ def build(root: Path, *, seed: int = 0) -> dict[str, Path]:
             if "lora_" in n:
                 p.mul_(4.0)
     peft_model.save_pretrained(adapter_dir)
+    from memtune.dataset import DEFAULT_SYSTEM_PROMPT
     from memtune.train.models import model_hash
 
     lineage = {  # the layout `memtune train` writes (memtune.train.checkpoint.lineage)
@@ -84,6 +85,7 @@ def build(root: Path, *, seed: int = 0) -> dict[str, Path]:
         "format": "peft",
         "base_model": {"name": str(base_dir), "source": "local", "path": str(base_dir), "hash": model_hash(base_dir)},
         "dataset": {"bundle": str(root / "bundle")},
+        "system_prompt": DEFAULT_SYSTEM_PROMPT,
     }
     (adapter_dir / "memtune.json").write_text(json.dumps(lineage), encoding="utf-8")
     return {"base": base_dir, "adapter": adapter_dir}

@@ -47,8 +47,10 @@ def train_cmd(
     grad_accum: Annotated[int | None, _opt("--grad-accum", help="Micro-batches per optimizer step (default 1).")] = None,
     max_length: Annotated[int | None, _opt("--max-length", help="Token limit per example (default 512).")] = None,
     max_batch_tokens: Annotated[int | None, _opt("--max-batch-tokens", help="Padded tokens per forward pass; "
-                                                 "longer batches are split within the step (default 2048, "
+                                                 "longer batches are split within the step (default 512, "
                                                  "bounds memory; 0 = off).")] = None,
+    gradient_checkpointing: Annotated[bool | None, _opt("--gradient-checkpointing/--no-gradient-checkpointing",
+                                                        help="Less memory, ~25% slower (default off).")] = None,
     seed: Annotated[int | None, _opt("--seed", help="Random seed (default 42).")] = None,
     bf16: Annotated[bool | None, _opt("--bf16/--no-bf16", help="bf16 autocast (default: on where the hardware "
                                       "is fast at it).")] = None,
@@ -103,7 +105,8 @@ def train_cmd(
             "bundle": str(bundle) if bundle else None, "out": str(out) if out else None, "method": method,
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
             "dropout": dropout, "target_modules": target_modules, "batch_size": batch_size,
-            "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens, "seed": seed, "bf16": bf16, "device": device,
+            "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
+            "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,
             "threads": threads, "probe_sample": probe_sample, "patience": patience, "save_every": save_every,
             "resume": resume or None, "overwrite": overwrite or None, "num_processes": num_processes,
             "num_machines": num_machines, "machine_rank": machine_rank, "main_process_ip": main_process_ip,

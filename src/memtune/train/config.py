@@ -46,9 +46,11 @@ class TrainConfig:
     batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 512
-    max_batch_tokens: int = 2048
+    max_batch_tokens: int = 512
     """Split a micro-batch into forward passes of at most this many padded tokens (bounds
     peak memory; same optimizer step). 0 = never split."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, ~25% slower."""
     seed: int = 42
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0

@@ -12,7 +12,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from memtune.train.data import IGNORE, Example, iter_batches, keyword_recall, length_grouped_batches, user_content
+from memtune.train.data import (
+    IGNORE,
+    Example,
+    iter_batches,
+    keyword_recall,
+    length_grouped_batches,
+    split_by_tokens,
+    user_content,
+)
 
 
 def causal_lm(model: Any) -> Any:
@@ -58,14 +66,17 @@ class AnswerLoss(torch.nn.Module):
 
 
 @torch.no_grad()
-def eval_loss(loss_mod: AnswerLoss, examples: list[Example], *, batch_size: int, pad_id: int, device: Any, bf16: bool) -> float | None:
+def eval_loss(loss_mod: AnswerLoss, examples: list[Example], *, batch_size: int, pad_id: int, device: Any, bf16: bool,
+              max_batch_tokens: int = 0) -> float | None:
     """Token-weighted mean answer loss over ``examples`` (None when there are none)."""
     if not examples:
         return None
     was_training = loss_mod.training
     loss_mod.eval()
     total, count = 0.0, 0
-    order = length_grouped_batches([len(e) for e in examples], batch_size, seed=0, epoch=0, shuffle=False)
+    lengths = [len(e) for e in examples]
+    order = [sub for b in length_grouped_batches(lengths, batch_size, seed=0, epoch=0, shuffle=False)
+             for sub in split_by_tokens(b, lengths, max_batch_tokens)]
     for batch in iter_batches(examples, order, pad_id):
         batch = {k: v.to(device) for k, v in batch.items()}
         with torch.autocast(device_type=_dev_type(device), dtype=torch.bfloat16, enabled=bf16):

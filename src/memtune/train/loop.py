@@ -22,6 +22,7 @@ from memtune.errors import ConfigError, MemtuneError
 from memtune.train import checkpoint as ck
 from memtune.train.config import TrainConfig, dump_config
 from memtune.train.data import Bundle, default_system_prompt, load_bundle, sample_probes, tokenize_all
+from memtune.train.recipe import release_memory
 
 WORKER_ENV = "MEMTUNE_DISTRIBUTED_WORKER"
 
@@ -172,10 +173,15 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         bf16 = True
 
     set_seed(cfg.seed)
-    model, tok = load_base_model(cfg.model, device=None if cfg.method == "qlora" else str(acc.device),
+    # LoRA under bf16 autocast: keep the frozen base in bf16 (half the memory, no per-step weight
+    # casts); the adapter and optimizer stay fp32. Full fine-tuning keeps fp32 master weights.
+    base_dtype = torch.bfloat16 if bf16 and cfg.method == "lora" else None
+    model, tok = load_base_model(cfg.model, dtype=base_dtype, device=None if cfg.method == "qlora" else str(acc.device),
                                  quantization_config=recipe.quantization_config(cfg.method))
     resolved = model.memtune_resolved
     model = recipe.prepare_model(model, cfg, hyper)
+    if cfg.gradient_checkpointing:
+        recipe.enable_gradient_checkpointing(model)
     model.train()
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train_set = tokenize_all(tok, bundle.train, cfg.max_length)
@@ -232,8 +238,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         nonlocal stop
         verdict: list[Any] = [None]
         if main:
-            el = eval_loss(AnswerLoss(unwrapped, selective), eval_set, batch_size=cfg.batch_size * 2,
-                           pad_id=pad_id, device=acc.device, bf16=bf16)
+            el = eval_loss(AnswerLoss(unwrapped, selective), eval_set, batch_size=cfg.batch_size,
+                           pad_id=pad_id, device=acc.device, bf16=bf16, max_batch_tokens=cfg.max_batch_tokens * 2)
             pr, rows = probe_recall(unwrapped, tok, probes, max_new_tokens=cfg.probe_max_new_tokens, bf16=bf16,
                                      system=system)
             recent = [r["loss"] for r in state.curves["train"][-per_epoch:]]
@@ -284,6 +290,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                     opt.step()
                     sched.step()
                     opt.zero_grad(set_to_none=True)
+                    release_memory()
                     state.step += 1
                     state.batch_pos += len(window)
                     real = sum(int(d["attention_mask"].sum()) for d in data) * world

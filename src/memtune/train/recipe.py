@@ -6,6 +6,8 @@ milliseconds with the fix (``--method lora``) instead of after a model load.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import importlib.util
 import warnings
 from dataclasses import dataclass
@@ -106,6 +108,32 @@ def prepare_model(model: Any, cfg: TrainConfig, hyper: Hyper) -> Any:
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.filterwarnings("ignore", category=FutureWarning)
         return get_peft_model(model, lcfg)
+
+
+@functools.cache
+def _libc() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def release_memory() -> None:
+    """Hand freed activation memory back to the OS between steps (glibc only).
+
+    Dynamic padding gives every batch a different shape; glibc keeps the freed blocks
+    and the heap creeps up step after step (measured: 3.3 → 8 GB over 20 steps).
+    """
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def enable_gradient_checkpointing(model: Any) -> None:
+    """Trade ~25% speed for ~half the activation memory (off by default: speed first)."""
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if hasattr(model, "enable_input_require_grads"):
+        model.enable_input_require_grads()
 
 
 def trainable_parameters(model: Any) -> list[tuple[str, Any]]:

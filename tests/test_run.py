@@ -1,0 +1,101 @@
+"""``memtune run``: every stage runs once, a rerun skips unchanged stages, an edit reruns the rest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memtune.cli import app
+from memtune.run import RunConfig, run
+
+MEMORY = """# Demo project memory
+
+## Critical Commands
+
+### Start the API
+```bash
+make api-up PORT=8123
+```
+
+## Environment Gotchas
+- **Node Version**: ALWAYS run `nvm use 22` before `yarn start`; Node 20 breaks the Prisma client.
+- **Redis Port**: the dev Redis listens on port `6380`, not 6379.
+"""
+
+FAST_EVAL = {"limit": 3, "max_new_tokens": 8, "n_controls": 2, "batch_size": 4}
+
+
+def _memory(tmp_path: Path) -> Path:
+    repo = tmp_path / "demo"
+    repo.mkdir()
+    (repo / "memory.md").write_text(MEMORY, encoding="utf-8")
+    return repo
+
+
+def _cfg(repo: Path, tmp_path: Path, model: str | None, **kw) -> RunConfig:
+    return RunConfig(
+        paths=[str(repo)],
+        db=str(tmp_path / "store.db"),
+        work_dir=str(tmp_path / "work"),
+        model=model,
+        export={"examples_per_guideline": 3},
+        train={"max_steps": 2, "epochs": 1, "batch_size": 4, "probe_sample": 2, "probe_max_new_tokens": 8},
+        eval=FAST_EVAL,
+        **kw,
+    )
+
+
+def _status(res) -> dict[str, str]:
+    return {s.name: s.status for s in res.stages}
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from tests.train.conftest import build_tiny_model_dir
+
+    return str(build_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model"))
+
+
+def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
+    repo = _memory(tmp_path)
+    first = run(_cfg(repo, tmp_path, tiny_model), progress=False)
+    assert _status(first) == {"ingest": "ran", "export": "ran", "train": "ran", "eval": "ran"}
+    work = tmp_path / "work"
+    assert (work / "bundle" / "train.jsonl").is_file()
+    assert (work / "adapter" / "adapter_model.safetensors").is_file()
+    for name in ("report.json", "report.md", "report.html"):
+        assert (work / "report" / name).is_file()
+    assert set(first.headline) >= {"adapter_recall", "base_recall", "adapter_rag_recall"}
+
+    again = run(_cfg(repo, tmp_path, tiny_model), progress=False)
+    assert _status(again) == {"ingest": "ran", "export": "skipped", "train": "skipped", "eval": "skipped"}
+    assert again.headline == first.headline
+
+    mem = repo / "memory.md"
+    mem.write_text(mem.read_text().replace("6380", "6390"), encoding="utf-8")
+    third = run(_cfg(repo, tmp_path, tiny_model), progress=False)
+    assert _status(third) == {"ingest": "ran", "export": "ran", "train": "ran", "eval": "ran"}
+    assert "6390" in (work / "bundle" / "train.jsonl").read_text()
+
+    forced = run(_cfg(repo, tmp_path, tiny_model, force=True, skip_eval=True), progress=False)
+    assert _status(forced) == {"ingest": "ran", "export": "ran", "train": "ran"}
+
+
+def test_run_missing_path_is_clear(tmp_path):
+    r = CliRunner().invoke(app, ["run", str(tmp_path / "nope"), "--db", str(tmp_path / "s.db")])
+    assert r.exit_code == 2 and "path not found" in r.output
+
+
+@pytest.mark.slow
+def test_run_end_to_end_on_default_model(tmp_path):
+    """The main job on the real embedded model, a few steps (CI)."""
+    repo = _memory(tmp_path)
+    res = run(_cfg(repo, tmp_path, None), progress=False)
+    assert _status(res) == {"ingest": "ran", "export": "ran", "train": "ran", "eval": "ran"}
+    lineage = json.loads((tmp_path / "work" / "adapter" / "memtune.json").read_text())
+    assert "smollm2" in json.dumps(lineage["base_model"]).lower()
+    assert (tmp_path / "work" / "report" / "report.html").is_file()
+    assert res.headline["adapter_recall"] is not None
