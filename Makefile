@@ -1,5 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   – ingest the shipped example memory and run the main job on the embedded default model
+#   make demo   – the main job on the shipped example memory: ingest → export → train the embedded
+#                 default model → evaluate → report (reruns skip unchanged stages)
 #   make test   – run the test suite
 # Both create/refresh .venv first (idempotent: it reinstalls only when pyproject.toml or constraints.txt change).
 
@@ -12,6 +13,12 @@ PYTEST_ARGS ?=
 
 .PHONY: venv demo test test-fast bench clean
 
+bench: $(STAMP)
+	$(PY) benchmarks/bench_ingest.py
+	$(PY) benchmarks/bench_export.py
+	$(PY) benchmarks/bench_train.py
+
+
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt
@@ -23,8 +30,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/memtune --db $(DEMO_DIR)/memtune.db ingest examples/
-	$(VENV)/bin/memtune --db $(DEMO_DIR)/memtune.db guidelines list
+	$(VENV)/bin/memtune run examples/memtune --db $(DEMO_DIR)/memtune.db --work-dir $(DEMO_DIR)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
