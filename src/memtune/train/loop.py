@@ -150,9 +150,6 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
 
 
 def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 - the recipe, top to bottom
-    # oneDNN caches kernels per tensor shape (1024 by default); with dynamic padding nearly
-    # every batch is a new shape and the cache grew RSS by ~40 MB a step. Read on first use.
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
     import torch
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, set_seed
@@ -306,7 +303,6 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                         ck.save_checkpoint(out, unwrapped, opt, sched, state)
                 hit_max = cfg.max_steps is not None and state.step >= cfg.max_steps
                 measure(state.epoch)
-                release_memory()
                 state.epoch += 1
                 state.batch_pos = 0
                 if main:
