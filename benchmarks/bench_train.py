@@ -4,13 +4,15 @@
     .venv/bin/python benchmarks/bench_train.py --mode e2e       # examples/ memory → adapter
     .venv/bin/python benchmarks/bench_train.py --mode all --seed-steps 2 --memtune-steps 40
 
-*compare* trains the embedded default model on the same bundle twice, each in its own
-subprocess (so peak RSS is per recipe):
+*compare* trains the embedded default model on the same bundle with each recipe, each in
+its own subprocess (so peak RSS is per recipe):
 
 - seed: seed 000's LoRA recipe — "### Instruction/Context/Response" text, every example
   padded to 512 tokens, batch 4 × accumulation 4, HF Trainer, fp32, LoRA r16 on q/k/v/o.
 - memtune: ``memtune.train.train`` with its defaults (chat template, answer-only loss,
-  length-grouped dynamic padding, answer-only output layer, bf16 autocast where fast).
+  length-grouped dynamic padding, answer-only output layer, bf16 autocast where fast), with
+  the bundle's LoRA settings — and once more with ``--dropout 0`` (LoRA dropout's random
+  masks are ~40% of a CPU step: see the figures).
 
 "Real" tokens are non-pad tokens. Targets (issue 4): ≥ 10× tokens/s at ≤ ¼ peak RSS;
 *e2e*: the example memory (~50 guidelines) → adapter in ≤ 10 minutes on 2 cores.
@@ -143,7 +145,7 @@ def worker_seed(bundle: Path, steps: int) -> dict:
             "tokens_per_s": real_per_example * examples / secs, "peak_rss_mb": peak_rss_mb()}
 
 
-def worker_memtune(bundle: Path, steps: int) -> dict:
+def worker_memtune(bundle: Path, steps: int, dropout: float | None = None) -> dict:
     import torch
 
     torch.set_num_threads(THREADS)
@@ -152,16 +154,18 @@ def worker_memtune(bundle: Path, steps: int) -> dict:
     out = Path(tempfile.mkdtemp()) / "adapter"
     t0 = time.perf_counter()
     r = train(TrainConfig(bundle=str(bundle), out=str(out), epochs=100, max_steps=steps, probe_sample=0,
-                          threads=THREADS), progress=False)
+                          threads=THREADS, dropout=dropout), progress=False)
     wall = time.perf_counter() - t0
     m = r.metrics
-    return {"recipe": "memtune", "steps": m["steps"], "seconds": m["train_seconds"], "wall_seconds": wall,
+    return {"recipe": "memtune", "dropout": dropout, "steps": m["steps"], "seconds": m["train_seconds"], "wall_seconds": wall,
             "real_tokens": m["tokens_per_s"] * m["train_seconds"], "tokens_per_s": m["tokens_per_s"],
             "peak_rss_mb": peak_rss_mb()}
 
 
-def run_worker(kind: str, bundle: Path, steps: int) -> dict:
+def run_worker(kind: str, bundle: Path, steps: int, dropout: float | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--bundle", str(bundle), "--steps", str(steps)]
+    if dropout is not None:
+        cmd += ["--dropout", str(dropout)]
     env = dict(os.environ, OMP_NUM_THREADS=str(THREADS))
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -178,15 +182,18 @@ def compare(args: argparse.Namespace, work: Path) -> dict:
 
     resolve_base_model(None)  # convert/cache once, outside the timed workers
     seed = run_worker("seed", bundle, args.seed_steps)
-    print(f"seed 000 recipe : {seed['tokens_per_s']:8.1f} real tok/s   peak RSS {seed['peak_rss_mb']:8.0f} MB"
+    print(f"{'seed 000 recipe':20s}: {seed['tokens_per_s']:8.1f} real tok/s   peak RSS {seed['peak_rss_mb']:8.0f} MB"
           f"   ({seed['steps']} steps, {seed['seconds']:.0f} s)", flush=True)
-    mem = run_worker("memtune", bundle, args.memtune_steps)
-    print(f"memtune         : {mem['tokens_per_s']:8.1f} real tok/s   peak RSS {mem['peak_rss_mb']:8.0f} MB"
-          f"   ({mem['steps']} steps, {mem['seconds']:.0f} s)", flush=True)
-    ratio_t = mem["tokens_per_s"] / seed["tokens_per_s"]
-    ratio_m = mem["peak_rss_mb"] / seed["peak_rss_mb"]
-    print(f"ratios          : {ratio_t:.1f}x tokens/s (target >= 10x), {ratio_m:.2f}x peak RSS (target <= 0.25x)")
-    return {"seed": seed, "memtune": mem, "tokens_per_s_ratio": ratio_t, "peak_rss_ratio": ratio_m}
+    out: dict = {"seed": seed, "bundle_source": source}
+    for label, dropout in (("memtune", None), ("memtune --dropout 0", 0.0)):
+        mem = run_worker("memtune", bundle, args.memtune_steps, dropout)
+        ratio_t = mem["tokens_per_s"] / seed["tokens_per_s"]
+        ratio_m = mem["peak_rss_mb"] / seed["peak_rss_mb"]
+        print(f"{label:20s}: {mem['tokens_per_s']:8.1f} real tok/s   peak RSS {mem['peak_rss_mb']:8.0f} MB"
+              f"   ({mem['steps']} steps, {mem['seconds']:.0f} s)  → {ratio_t:.1f}x tokens/s (target >= 10x), "
+              f"{ratio_m:.2f}x peak RSS (target <= 0.25x)", flush=True)
+        out[label] = {**mem, "tokens_per_s_ratio": ratio_t, "peak_rss_ratio": ratio_m}
+    return out
 
 
 def e2e(args: argparse.Namespace, work: Path) -> dict:
@@ -219,10 +226,12 @@ def main() -> None:
     ap.add_argument("--worker", choices=["seed", "memtune"], help=argparse.SUPPRESS)
     ap.add_argument("--bundle", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--steps", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--dropout", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        fn = worker_seed if args.worker == "seed" else worker_memtune
-        print(json.dumps(fn(args.bundle, args.steps)))
+        res = worker_seed(args.bundle, args.steps) if args.worker == "seed" else \
+            worker_memtune(args.bundle, args.steps, args.dropout)
+        print(json.dumps(res))
         return
     results = {}
     with tempfile.TemporaryDirectory(prefix="memtune-bench-") as tmp:

@@ -9,6 +9,7 @@ import pytest
 from memtune.errors import InputError
 from memtune.train.data import (
     IGNORE,
+    PAD_MULTIPLE,
     _to_messages,
     collate,
     detect_format,
@@ -16,8 +17,10 @@ from memtune.train.data import (
     keyword_recall,
     length_grouped_batches,
     load_bundle,
+    padded_width,
     sample_probes,
     shard,
+    split_by_tokens,
     tokenize_all,
     tokenize_conversation,
 )
@@ -119,13 +122,25 @@ def test_length_grouped_batches_pad_little_and_are_deterministic():
         assert max(ls) - min(ls) < 10
 
 
-def test_collate_pads_to_the_longest_in_the_batch(tiny_tokenizer):
+def test_collate_pads_to_the_longest_in_the_batch_rounded_up(tiny_tokenizer):
     exs = tokenize_all(tiny_tokenizer, [[{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
                                         [{"role": "user", "content": "a longer question"},
                                          {"role": "assistant", "content": "a longer answer"}]], 512).examples
+    longest = max(len(e) for e in exs)
+    exact = collate(exs, pad_id=0, multiple=1)
+    assert exact["input_ids"].shape[1] == longest
     batch = collate(exs, pad_id=0)
-    assert batch["input_ids"].shape[1] == max(len(e) for e in exs)
-    assert batch["attention_mask"].sum() == sum(len(e) for e in exs)
+    assert batch["input_ids"].shape[1] == padded_width(longest) == -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
+    for b in (exact, batch):  # padding is masked and never learned
+        assert b["attention_mask"].sum() == sum(len(e) for e in exs)
+        assert (b["labels"][b["attention_mask"] == 0] == IGNORE).all()
+
+
+def test_split_by_tokens_budgets_padded_widths():
+    lengths = [40] * 8  # 40 pads to 64: four rows are 256 padded tokens
+    parts = split_by_tokens(list(range(8)), lengths, 256)
+    assert [len(p) for p in parts] == [4, 4]
+    assert split_by_tokens(list(range(8)), lengths, 0) == [list(range(8))]
 
 
 def test_shard_gives_every_rank_the_same_number_of_batches():

@@ -21,6 +21,7 @@ from memtune.train.data import (
     split_by_tokens,
     user_content,
 )
+from memtune.train.fastops import frozen_head_cross_entropy
 
 
 def causal_lm(model: Any) -> Any:
@@ -58,7 +59,10 @@ class AnswerLoss(torch.nn.Module):
         if self.selective:
             lm = causal_lm(self.model)
             hidden = lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)[0]
-            logits = lm.get_output_embeddings()(hidden[:, :-1][keep])
+            head = lm.get_output_embeddings()
+            if not head.weight.requires_grad and head.bias is None:
+                return frozen_head_cross_entropy(hidden[:, :-1][keep], head.weight, target[keep]), keep.sum()
+            logits = head(hidden[:, :-1][keep])
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1][keep]
         loss = F.cross_entropy(logits.float(), target[keep], reduction="sum")

@@ -8,6 +8,7 @@ the seed guide's Trainer recipe on 2 CPU cores (benchmarks/bench_train.py).
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import shutil
@@ -150,11 +151,15 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
 
 
 def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 - the recipe, top to bottom
+    # oneDNN caches kernels per tensor shape (1024 by default); with dynamic padding nearly
+    # every batch is a new shape and the cache grew RSS by ~40 MB a step. Read on first use.
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
     import torch
     from accelerate import Accelerator
     from accelerate.utils import broadcast_object_list, set_seed
 
     from memtune.train import recipe
+    from memtune.train.fastops import use_fast_dropout
     from memtune.train.evaluation import AnswerLoss, eval_loss, probe_recall, supports_selective_head
     from memtune.train.models import bf16_supported, load_base_model, model_hash, pick_device
     from memtune.train.progress import Reporter
@@ -180,6 +185,12 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                                  quantization_config=recipe.quantization_config(cfg.method))
     resolved = model.memtune_resolved
     model = recipe.prepare_model(model, cfg, hyper)
+    gc.collect()
+    release_memory()  # the load's transient copies
+    if base_dtype is not None:
+        recipe.keep_lora_inputs_low_precision(model)
+    if cfg.method != "full":
+        use_fast_dropout(model)
     if cfg.gradient_checkpointing:
         recipe.enable_gradient_checkpointing(model)
     model.train()
@@ -303,6 +314,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                         ck.save_checkpoint(out, unwrapped, opt, sched, state)
                 hit_max = cfg.max_steps is not None and state.step >= cfg.max_steps
                 measure(state.epoch)
+                release_memory()
                 state.epoch += 1
                 state.batch_pos = 0
                 if main:

@@ -122,11 +122,24 @@ def release_memory() -> None:
     """Hand freed activation memory back to the OS between steps (glibc only).
 
     Dynamic padding gives every batch a different shape; glibc keeps the freed blocks
-    and the heap creeps up step after step (measured: 3.3 → 8 GB over 20 steps).
+    and the heap creeps up step after step (measured: 3.3 → 8 GB over 20 steps). Trimming
+    every step costs ~10% tokens/s in page faults and saves ~150 MB of peak RSS.
     """
     libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
+
+
+def keep_lora_inputs_low_precision(model: Any) -> None:
+    """Under bf16 autocast with a bf16 base, stop PEFT casting each LoRA input to the fp32
+    adapter dtype: that made two extra full-size copies per adapted layer (x in fp32, then
+    its dropout). Measured: -25% activation memory, +5-20% tokens/s; the adapter weights and
+    their gradients stay fp32."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for mod in model.modules():
+        if isinstance(mod, BaseTunerLayer):
+            mod.cast_input_dtype_enabled = False
 
 
 def enable_gradient_checkpointing(model: Any) -> None:
