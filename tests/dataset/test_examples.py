@@ -59,7 +59,7 @@ def test_code_blocks_survive_intact(guidelines):
 
 def test_command_questions_read_naturally(guidelines):
     g = by_name(guidelines, "Start the backend")
-    qs = {e.question for e in generate_examples(g, 20, seed=0, include_negative=False)}
+    qs = {e.question for e in generate_examples(g, 50, seed=0, include_negative=False)}
     assert {"How do I start the backend?", "Which command starts the backend?",
             "What's the command to start the backend?"} & qs
     for q in qs:
@@ -69,10 +69,10 @@ def test_command_questions_read_naturally(guidelines):
 
 def test_gotcha_and_rule_families(guidelines):
     gotcha = by_name(guidelines, "MUI Lab dependency conflicts")
-    qs = [e.question for e in generate_examples(gotcha, 15, seed=0, include_negative=False)]
+    qs = [e.question for e in generate_examples(gotcha, 40, seed=0, include_negative=False)]
     assert any(q.startswith(("I'm getting", "Why am I seeing", "How do I fix")) for q in qs), qs
     rule = by_name(guidelines, "Prefer pathlib")
-    qs = [e.question for e in generate_examples(rule, 15, seed=0, include_negative=False)]
+    qs = [e.question for e in generate_examples(rule, 40, seed=0, include_negative=False)]
     assert any(q.startswith(("Should I", "Am I supposed to", "Do I need to", "Is it required to")) for q in qs), qs
 
 
@@ -133,16 +133,37 @@ def test_retrieval_examples_carry_the_note_and_distractors(guidelines):
     gold = [e for e in exs if e.rag == "gold"]
     assert gold and all("EstateCrudResolver" in e.system and g.id in e.note_ids for e in gold)
     assert any(len(e.note_ids) >= 2 for e in gold), "distractors next to the right note"
+    assert all(len(e.note_ids) <= 3 for e in gold) and all(len(e.note_ids) <= 2 for e in exs if e.rag != "gold")
+    assert len({e.note_ids.index(g.id) for e in gold}) >= 2, "the right note is not always in the same place"
     assert all(g.id not in e.note_ids for e in exs if e.rag == "distractors")
     plain = generate_examples(g, 10, seed=1, rag_fraction=0.0, distractors=guidelines)
     assert all(NOTES_HEADER not in e.system for e in plain)
 
 
-def test_system_prompts_reflect_category_and_priority(guidelines):
-    g = by_name(guidelines, "Never commit .env files")
-    systems = {e.system for e in generate_examples(g, 30, seed=3, include_negative=False)}
-    assert DEFAULT_SYSTEM_PROMPT in systems
-    assert any("security" in s and ("critical" in s or "95" in s) for s in systems)
+def test_every_example_is_asked_under_the_one_short_system_prompt(guidelines):
+    assert len(DEFAULT_SYSTEM_PROMPT.split()) <= 20, "the system prompt is in every example: keep it short"
+    for g in guidelines:
+        for e in generate_examples(g, 20, seed=3, rag_fraction=0.3, distractors=guidelines):
+            if e.rag == "none":
+                assert e.system == DEFAULT_SYSTEM_PROMPT, (g.name, e.system)
+            else:
+                assert e.system.startswith(DEFAULT_SYSTEM_PROMPT + "\n\n" + NOTES_HEADER)
+    g = by_name(guidelines, "Never commit .env files")  # priority shows as a word in some answers instead
+    assert any(e.answer.startswith("Critical:") for e in generate_examples(g, 30, seed=3, include_negative=False))
+
+
+def test_answer_forms_vary_the_framing_never_the_facts(guidelines):
+    from memtune.dataset.answers import forms
+    from memtune.dataset.text import split_blocks
+
+    for g in guidelines:
+        prep = prepare(g)
+        available = forms(prep.text, prep.topic, g.priority)
+        assert len(available) >= 3, g.name
+        blocks = [b.raw.strip() for b in split_blocks(prep.text.body)]
+        for name, answer in available.items():
+            for b in blocks:  # every sentence and code block of the note, in every form
+                assert b in answer, (g.name, name, b, answer)
 
 
 def test_context_is_optional_and_in_seed_style(guidelines):
@@ -157,7 +178,7 @@ def test_context_is_optional_and_in_seed_style(guidelines):
 def test_redactions_are_kept_as_placeholders_and_never_keywords(guidelines):
     g = by_name(guidelines, "Staging Admin Login")
     for e in generate_examples(g, 8, seed=1):
-        assert "[REDACTED:password]" in e.answer or e.answer_form == "direct"
+        assert "[REDACTED:password]" in e.answer
     for p in generate_probes(g):
         assert p["expected_keywords"]
         assert all("REDACTED" not in k.upper() for k in p["expected_keywords"])

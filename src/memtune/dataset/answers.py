@@ -1,9 +1,10 @@
 """Answer forms: the same guideline said several right ways.
 
 If every example of a guideline had the same output the model would learn one string
-keyed on one prompt shape. Forms here vary the framing (full note, short direct answer,
-command first, with the reason, with an example) while each keeps the note's concrete
-content — every probe keyword is a substring of every positive answer.
+keyed on one prompt shape. Forms here vary only the framing (a lead-in, the note's title,
+command first, with the reason, with an example, "Yes." to a should-question) and never
+drop a sentence: a shorter answer that loses a fact teaches the model that the fact is
+optional, so every form carries the whole note and every probe keyword.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import re
 from dataclasses import dataclass
 
 from memtune.dataset.keywords import norm
-from memtune.dataset.text import REDACTED_RE, ensure_period, sentences, split_blocks, upper_first
+from memtune.dataset.text import REDACTED_RE, ensure_period, split_blocks, upper_first
 from memtune.dataset.topics import Topic
 
 _LABEL_RE = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,120})(?:\*\*|__)\s*[:—–-]\s*")
-_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
 
 # Intent (question family) → the form that answers it most directly.
 _PREFERRED = {"command": "code_first", "should": "yes", "why": "rationale", "pattern": "example"}
@@ -67,29 +68,6 @@ def _format_example(ex: str) -> str:
     return ensure_period(upper_first(ex))
 
 
-def direct(text: GuidelineText) -> str:
-    """The shortest part of the note that still contains every keyword and every command."""
-    out: list[str] = []
-    missing = {norm(k) for k in text.keywords}
-    first = True
-    for block in split_blocks(text.body):
-        if block.kind == "code":
-            out.append(block.raw)
-            missing = {k for k in missing if k not in norm(block.text)}
-            continue
-        chosen = []
-        for s in sentences(block.text):
-            hits = {k for k in missing if k in norm(s)}
-            if first or hits:
-                chosen.append(ensure_period(s))
-                missing -= hits
-            first = False
-        if chosen:
-            out.append(" ".join(chosen))
-    short = "\n\n".join(out)
-    return short if all(norm(k) in norm(short) for k in text.keywords) else text.body
-
-
 def code_first(text: GuidelineText) -> str | None:
     """Commands before the explanation: what a developer asking 'which command' wants first."""
     blocks = split_blocks(text.body)
@@ -103,13 +81,12 @@ def code_first(text: GuidelineText) -> str | None:
     return "\n\n".join([*code, *words])
 
 
-def forms(text: GuidelineText, topic: Topic) -> dict[str, str]:
-    """Every available answer form for the guideline (distinct strings only)."""
+def forms(text: GuidelineText, topic: Topic, priority: int = 50) -> dict[str, str]:
+    """Every available answer form for the guideline (distinct strings only, each the whole note)."""
     body = text.body
-    out: dict[str, str] = {"full": body}
-    d = direct(text)
-    if d != body:
-        out["direct"] = d
+    out: dict[str, str] = {"full": body, "memory": prefixed("From the project memory:", body)}
+    if priority >= 70:  # the note's priority, as two words rather than a system prompt
+        out["priority"] = prefixed("Critical:" if priority >= 90 else "Important:", body)
     cf = code_first(text)
     if cf and cf != body:
         out["code_first"] = cf
@@ -148,7 +125,7 @@ def pick_form(available: dict[str, str], intent: str, used: dict[str, int], inde
         return preferred
     if intent == "why" and "rationale" in available:
         return "rationale"
-    order = ["full", "direct", "code_first", "lead", "with_reason", "named", "example", "rationale"]
+    order = ["full", "named", "code_first", "lead", "memory", "with_reason", "priority", "example", "rationale"]
     if intent != "should":
         order = [k for k in order if k != "yes"]
     candidates = [k for k in order if k in available]

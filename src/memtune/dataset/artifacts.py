@@ -101,7 +101,8 @@ def readme(fmt: str, counts: dict[str, int], summary: dict[str, Any], card: dict
         "",
         f"{counts['guidelines']} guidelines from a memtune store → {counts['train']} training and "
         f"{counts['eval']} eval examples ({counts['negatives']} contrastive negatives, "
-        f"{counts['rag']} with retrieved notes) and {counts['probes']} held-out probes. "
+        f"{counts['rag']} with retrieved notes, {counts.get('unknown', 0)} about topics not in the memory) and "
+        f"{counts['probes']} held-out probes. "
         f"Record format: **{fmt}**. Target model: `{model}` "
         f"(LoRA r={summary['r']}, alpha={summary['lora_alpha']}, dropout={summary['lora_dropout']}, "
         f"preset {summary['preset']}).",

@@ -12,6 +12,7 @@ import hashlib
 import json
 import multiprocessing as mp
 import os
+import random
 import shutil
 import time
 import uuid
@@ -25,12 +26,15 @@ from typing import Any, TextIO
 
 from memtune.dataset import artifacts
 from memtune.dataset.config import ExportConfig
-from memtune.dataset.examples import prepare
-from memtune.dataset.formats import SIDECAR_FORMATS, llama_factory_entry
+from memtune.dataset.examples import CONTEXT_SHARE, Example, prepare
+from memtune.dataset.formats import SIDECAR_FORMATS, llama_factory_entry, to_record
 from memtune.dataset.paraphrase import Paraphraser
 from memtune.dataset.presets import adapter_config, resolve_model, write_adapter_config
+from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, context_options, system_with_notes
 from memtune.dataset.render import RECENT_NOTES, Note, Rendered, RenderSettings, note_dict, render_batch, render_guideline
+from memtune.dataset.split import Splitter
 from memtune.dataset.topics import clean_name
+from memtune.dataset.unknown import distractor_notes, unknown_count, unknown_questions
 from memtune.errors import ConfigError, MemtuneError
 
 SEARCH_DISTRACTORS_MAX = 1000  # up to this many guidelines, distractors come from full-text search
@@ -159,6 +163,17 @@ class _Distractors:
         if self.enabled and not self.use_search:
             self.pool.append(note_dict(g))
 
+    def for_question(self, question: str) -> list[Any]:
+        """What retrieval would show for a question the memory cannot answer (all distractors)."""
+        if not self.enabled:
+            return []
+        if not self.use_search:
+            return list(self.pool)
+        try:
+            return [h for h, _ in self.store.search(question, self.filter, limit=3)]
+        except MemtuneError:
+            return []
+
 
 def _worker_count(total: int) -> int:
     """Worker processes for a big export: up to 4, never more than the CPUs this process may use."""
@@ -183,7 +198,8 @@ class _BundleWriter:
         self.files: dict[str, str] = {}
         self.warnings: list[str] = []
         self.c = {k: 0 for k in ("guidelines", "train", "eval", "negatives", "rag", "probes", "held_out",
-                                 "thin", "redacted", "no_keywords", "short", "dropped_overlap")}
+                                 "thin", "redacted", "no_keywords", "short", "dropped_overlap", "unknown")}
+        self.mentioned: set[int] = set()  # unknown topics some note mentions
         self.thin_names: list[str] = []
         self.short_names: list[str] = []
 
@@ -202,7 +218,8 @@ class _BundleWriter:
         paraphraser = (Paraphraser(cfg.paraphrase_url, cfg.paraphrase_model or "", cache_dir=cfg.paraphrase_cache_dir)
                        if cfg.paraphrase_url else None)
         settings = RenderSettings(self.fmt, cfg.include_metadata, cfg.examples_per_guideline, cfg.seed,
-                                  cfg.include_negative, cfg.rag_fraction, cfg.split_ratio, cfg.split_by)
+                                  cfg.include_negative, cfg.rag_fraction, cfg.split_ratio, cfg.split_by,
+                                  cfg.control_fraction)
         distractors = _Distractors(self.store, cfg, self.total)
         guard = cfg.split_by == "guideline"  # phrasing sides are prompt-determined: no overlap possible
         eval_keys: set[bytes] = set()
@@ -228,6 +245,7 @@ class _BundleWriter:
                 self._write(r, handles, eval_keys)
                 if self.progress and (self.c["guidelines"] % 50 == 0 or self.c["guidelines"] == self.total):
                     self.progress(self.c["guidelines"], self.total)
+            self._write_unknown(settings.splitter(), distractors, handles, eval_keys)
         finally:
             for h in handles.values():
                 h.close()
@@ -278,6 +296,7 @@ class _BundleWriter:
     def _write(self, r: Rendered, h: dict[str, TextIO], eval_keys: set[bytes]) -> None:
         c = self.c
         c["guidelines"] += 1
+        self.mentioned.update(r.mentioned)
         c["held_out"] += not r.trained
         c["redacted"] += r.redacted
         c["negatives"] += r.negatives
@@ -290,8 +309,18 @@ class _BundleWriter:
             c["short"] += 1
             if len(self.short_names) < 5:
                 self.short_names.append(r.name)
-        for side, record, meta, key in r.lines:
-            c[side] += 1
+        self._write_lines(r.lines, h, eval_keys)
+        if not r.probes:
+            c["no_keywords"] += 1
+        for p in r.probes:
+            h["probes"].write(p + "\n")
+        c["probes"] += len(r.probes)
+        h["lineage"].write(r.lineage + "\n")
+
+    def _write_lines(self, lines: list[tuple[str, str, str | None, str | None]], h: dict[str, TextIO],
+                     eval_keys: set[bytes]) -> None:
+        for side, record, meta, key in lines:
+            self.c[side] += 1
             if side == "eval":
                 if key is not None:
                     eval_keys.add(bytes.fromhex(key))
@@ -303,12 +332,41 @@ class _BundleWriter:
                 h["train"].write(prefix + record + "\n")
                 if meta is not None:
                     h["train_meta"].write(prefix + meta + "\n")
-        if not r.probes:
-            c["no_keywords"] += 1
-        for p in r.probes:
-            h["probes"].write(p + "\n")
-        c["probes"] += len(r.probes)
-        h["lineage"].write(r.lineage + "\n")
+
+    def _write_unknown(self, splitter: Splitter, distractors: _Distractors, h: dict[str, TextIO],
+                       eval_keys: set[bytes]) -> None:
+        """The "not in memory" examples, once every note has been seen (a topic any note
+        mentions is skipped); ``control_fraction`` of the whole set, never probes."""
+        cfg = self.config
+        n = unknown_count(self.c["train"] + self.c["eval"], cfg.control_fraction)
+        if not n:
+            return
+        rng = random.Random(f"{cfg.seed}:unknown-prompts")
+        contexts = context_options("general", [], None)
+        guard = cfg.split_by == "guideline"
+        lines = []
+        for uq in unknown_questions(n, seed=cfg.seed, excluded=self.mentioned):
+            system, rag, note_ids = DEFAULT_SYSTEM_PROMPT, "none", []
+            if cfg.rag_fraction > 0 and rng.random() < cfg.rag_fraction:
+                shown = distractor_notes(distractors.for_question(uq.question), rng)
+                if shown:
+                    notes = [{"name": _get(x, "name"), "category": _get(x, "category"),
+                              "content": _get(x, "content")} for x in shown]
+                    system, rag = system_with_notes(notes), "distractors"
+                    note_ids = [int(_get(x, "id")) for x in shown]
+            context = rng.choice(contexts) if rng.random() < CONTEXT_SHARE else None
+            ex = Example(guideline_id=None, guideline_version=None, name=uq.topic.np, category="unknown",
+                         priority=0, tags=[], system=system, question=uq.question, context=context,
+                         answer=uq.answer, is_negative=False, family="unknown", answer_form=uq.form, rag=rag,
+                         note_ids=note_ids, kind="unknown")
+            side = splitter.side(ex.question, f"unknown: {uq.topic.np}")
+            record = json.dumps(to_record(ex, self.fmt, include_metadata=cfg.include_metadata), ensure_ascii=False)
+            meta = json.dumps(ex.metadata(), ensure_ascii=False) if self.sidecar else None
+            key = splitter.prompt_key(ex.question).hex() if guard else None
+            lines.append((side, record, meta, key))
+            self.c["rag"] += rag != "none"
+        self.c["unknown"] = len(lines)
+        self._write_lines(lines, h, eval_keys)
 
     def _filter_train(self, eval_keys: set[bytes]) -> None:
         """Guideline split: drop training prompts identical to a held-out one (rare, but never allowed)."""
@@ -347,7 +405,7 @@ class _BundleWriter:
         self._collect_warnings(paraphraser)
         sizes = {name: (tmp / name).stat().st_size for name in ("train.jsonl", "eval.jsonl", "probes.jsonl")}
         counts = {"guidelines": c["guidelines"], "train": c["train"], "eval": c["eval"],
-                  "negatives": c["negatives"], "rag": c["rag"], "probes": c["probes"]}
+                  "negatives": c["negatives"], "rag": c["rag"], "probes": c["probes"], "unknown": c["unknown"]}
         card = artifacts.dataset_card(self.fmt, cfg.include_metadata, counts, sizes)
         (tmp / "dataset_info.yaml").write_text(artifacts.dataset_info_yaml(card), encoding="utf-8")
         artifacts.write_json(tmp / "dataset_info.json", artifacts.llama_factory_json(self.fmt, c["eval"] > 0))
@@ -367,6 +425,7 @@ class _BundleWriter:
             "examples_eval": c["eval"],
             "negatives": c["negatives"],
             "rag_examples": c["rag"],
+            "unknown_examples": c["unknown"],
             "probes": c["probes"],
             "thin_guidelines": c["thin"],
             "redacted_guidelines": c["redacted"],
@@ -421,9 +480,10 @@ class _BundleWriter:
             "fingerprint": stats["fingerprint"],
             "config": self.config.to_dict(),
             "target_model": lora_summary,
+            "system_prompt": DEFAULT_SYSTEM_PROMPT,  # what every example is asked under (train/eval/serve read it)
             "counts": {k: stats[k] for k in ("guidelines_matched", "guidelines_exported", "guidelines_held_out",
                                               "examples_total", "examples_train", "examples_eval", "negatives",
-                                              "rag_examples", "probes")},
+                                              "rag_examples", "unknown_examples", "probes")},
             "split": {"by": self.config.split_by, "ratio": self.config.split_ratio, "seed": self.config.seed,
                       "train_overlap_dropped": self.c["dropped_overlap"]},
             "files": dict(self.files),
@@ -451,4 +511,9 @@ def _fingerprint(*paths: Path) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def _get(obj: Any, key: str) -> Any:
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key)
+
+
 __all__ = ["ExportResult", "export_guidelines_as_lora"]
+

@@ -31,6 +31,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "include_metadata": ("MEMTUNE_EXPORT_INCLUDE_METADATA", "AGENT_MEMORY_LORA_INCLUDE_METADATA"),
     "seed": ("MEMTUNE_EXPORT_SEED", "AGENT_MEMORY_LORA_SEED"),
     "rag_fraction": ("MEMTUNE_EXPORT_RAG_FRACTION",),
+    "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
     "lora_rank": ("MEMTUNE_EXPORT_LORA_RANK", "MEMTUNE_LORA_RANK", "AGENT_MEMORY_LORA_RANK"),
@@ -82,6 +83,9 @@ class ExportConfig:
     """Where paraphrases are cached (default: <memtune cache>/paraphrase)."""
     rag_fraction: float = 0.3
     """Fraction of examples whose system prompt carries retrieved notes (right note + distractors)."""
+    control_fraction: float = 0.0
+    """Fraction of examples about topics the memory does not cover, answered "not in the project
+    memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
     lora_rank: int | None = None
     """Override the size preset's rank."""
     lora_alpha: int | None = None
@@ -115,6 +119,8 @@ class ExportConfig:
             out.append(f"split by {self.split_by!r} must be one of {', '.join(SPLIT_BY)}")
         if not _is_number(self.rag_fraction) or not 0 <= self.rag_fraction <= 1:
             out.append(f"rag fraction {self.rag_fraction!r} must be a number in 0..1")
+        if not _is_number(self.control_fraction) or not 0 <= self.control_fraction <= 0.3:
+            out.append(f"control fraction {self.control_fraction!r} must be a number in 0..0.3")
         if not _is_int(self.seed):
             out.append(f"seed {self.seed!r} must be a whole number")
         for label, value in (("include negative", self.include_negative), ("generate script", self.generate_script),
@@ -204,7 +210,7 @@ def _is_number(v: Any) -> bool:
 
 
 _INT_FIELDS = {"examples_per_guideline", "seed", "lora_rank", "int"}
-_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "lora_alpha", "lora_dropout"}
+_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "control_fraction", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force"}
 
 

@@ -2,7 +2,8 @@
 
 Per guideline: questions from several families (never a probe family), answers in
 several forms, ~30 % contrastive negatives, some prompts with a context line, some with
-retrieved notes (the right one plus distractors, RAFT-style) in the system prompt. All
+retrieved notes (the right one plus one or two distractors, RAFT-style) in the system
+prompt. Every example is asked under the one short :data:`DEFAULT_SYSTEM_PROMPT`. All
 randomness comes from one ``random.Random`` seeded by (seed, guideline id), so an export
 is reproducible and one guideline's examples don't depend on its neighbours.
 """
@@ -10,15 +11,22 @@ is reproducible and one guideline's examples don't depend on its neighbours.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
 from memtune.dataset.grammar import is_codeish
-from memtune.dataset.keywords import extract_keywords
+from memtune.dataset.keywords import PROGRAMS, extract_keywords, norm
 from memtune.dataset.negatives import negatives
-from memtune.dataset.prompts import context_for, context_options, system_prompt, system_with_notes, user_message
+from memtune.dataset.prompts import (
+    DEFAULT_SYSTEM_PROMPT,
+    context_for,
+    context_options,
+    system_with_notes,
+    user_message,
+)
 from memtune.dataset.questions import Question, train_questions
 from memtune.dataset.text import question_key
 from memtune.dataset.topics import Topic, derive_topic
@@ -26,14 +34,17 @@ from memtune.dataset.topics import Topic, derive_topic
 NEGATIVE_SHARE = 0.3
 CONTEXT_SHARE = 0.35
 NO_GOLD_SHARE = 0.2  # of retrieval examples: only distractors shown, answer from memory
+MAX_DISTRACTORS = 2  # notes shown next to the right one (more costs tokens and teaches little more)
+MAX_IDENTS = 2
+_CODE_CHARS = re.compile(r"[./_=()<>@~*:\\-]|\d")
 
 
 @dataclass
 class Example:
     """One training conversation plus where it came from."""
 
-    guideline_id: int
-    guideline_version: int
+    guideline_id: int | None  # None for "not in memory" examples
+    guideline_version: int | None
     name: str
     category: str
     priority: int
@@ -47,6 +58,7 @@ class Example:
     answer_form: str
     rag: str = "none"  # none | gold (right note among the notes) | distractors (right note absent)
     note_ids: list[int] = field(default_factory=list)
+    kind: str = "memory"  # memory | unknown (a topic the memory does not cover)
 
     @property
     def user(self) -> str:
@@ -71,6 +83,7 @@ class Example:
             "family": self.family,
             "answer_form": self.answer_form,
             "rag": self.rag,
+            "kind": self.kind,
         }
 
 
@@ -97,7 +110,29 @@ def prepare(guideline: Any) -> Prepared:
         good=tuple(g for g in (examples.get("good") or []) if g and g.strip()),
         keywords=tuple(extract_keywords(body)),
     )
+    topic.idents = _idents(text.keywords, topic)
     return Prepared(topic, text, [b for b in (examples.get("bad") or []) if b and b.strip()])
+
+
+def _idents(keywords: Sequence[str], topic: Topic) -> list[str]:
+    """Keywords a developer would type as code (a path, flag, identifier, command), not yet
+    in the topic's own wording: questions that name the note by them ("What's `convert.lock`
+    about?") tie the identifier to the whole fact."""
+    named = norm(f"{topic.name} {topic.np} {topic.vp or ''}")
+    out = []
+    for k in keywords:
+        if len(k) > 40 or "\n" in k or "`" in k or norm(k) in named:
+            continue
+        command = k.split()[0] in PROGRAMS
+        if " " in k and not command:
+            continue  # "512 tokens", "Claude Code": a measure or a name, not something typed
+        if command or _CODE_CHARS.search(k):
+            out.append(f"`{k}`")
+        elif is_codeish(k):
+            out.append(k)  # CUDA, PyPI, MemtuneError: names, asked about without backticks
+        if len(out) == MAX_IDENTS:
+            break
+    return out
 
 
 def _negative_count(n: int, available: int, rng: random.Random) -> int:
@@ -144,7 +179,7 @@ def generate_examples(
             if is_train(q.text):
                 questions.insert(0, questions.pop(i))
                 break
-    available = forms(text, topic)
+    available = forms(text, topic, guideline.priority)
     used: dict[str, int] = {}
     tags = list(guideline.tags or [])
     seen_prompts: set[str] = set()
@@ -217,12 +252,12 @@ def _merge_paraphrases(questions: list[Question], paraphrases: Sequence[str]) ->
 
 def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
                 rng: random.Random) -> tuple[str, str, list[int]]:
-    """A plain/category system prompt, or (with probability rag_fraction) one with notes."""
-    base = system_prompt(guideline.category, guideline.priority, rng)
+    """The default system prompt, or (with probability rag_fraction) that plus retrieved notes."""
+    base = DEFAULT_SYSTEM_PROMPT
     if rag_fraction <= 0 or rng.random() >= rag_fraction:
         return base, "none", []
     pool = [d for d in distractors if _get(d, "id") != guideline.id]
-    k = min(len(pool), rng.randint(1, 3))
+    k = min(len(pool), rng.randint(1, MAX_DISTRACTORS))
     shown = rng.sample(pool, k) if k else []
     rag = "gold"
     if shown and rng.random() < NO_GOLD_SHARE:

@@ -123,6 +123,7 @@ def hf_features(fmt: str, *, include_metadata: bool) -> list[dict[str, Any]]:
             {"name": "family", "dtype": "string"},
             {"name": "answer_form", "dtype": "string"},
             {"name": "rag", "dtype": "string"},
+            {"name": "kind", "dtype": "string"},
         ]})
     return feats
 

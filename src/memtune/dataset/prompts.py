@@ -1,9 +1,10 @@
 """System prompts, user contexts and retrieved-note blocks: the non-question parts of a prompt.
 
 Training and inference must agree on these, so evaluation and serving import them from
-here: :data:`DEFAULT_SYSTEM_PROMPT` is what a question is asked under, :func:`user_message`
-joins a question and its context (seed 000's "context"), and :func:`system_with_notes`
-renders retrieved notes the way the RAG-style training examples show them.
+here: :data:`DEFAULT_SYSTEM_PROMPT` is what every training question is asked under (and
+what the bundle's metadata names), :func:`user_message` joins a question and its context
+(seed 000's "context"), and :func:`system_with_notes` renders retrieved notes the way the
+RAG-style training examples show them.
 """
 
 from __future__ import annotations
@@ -16,10 +17,9 @@ from memtune.dataset.text import clip_markdown
 from memtune.dataset.train_script import user_message
 from memtune.dataset.topics import category_label
 
-DEFAULT_SYSTEM_PROMPT = (
-    "You are the coding assistant for this project. Answer from the project's memory: its rules, "
-    "commands, patterns and known gotchas. Be specific and give exact commands, names and values."
-)
+# Short and fixed: it is in every training example, so each token here costs a token of
+# every example, and a prompt that varied would teach nothing the answer does not.
+DEFAULT_SYSTEM_PROMPT = "You are this project's coding assistant. Answer from the project memory, with exact commands and names."
 NOTES_HEADER = "Notes from the project memory (some may not be relevant to the question):"
 NOTE_CHAR_LIMIT = 600
 
@@ -75,27 +75,6 @@ def priority_word(priority: int) -> str:
     return next(word for floor, word in _PRIORITY_WORDS if priority >= floor)
 
 
-def system_prompt(category: str, priority: int, rng: random.Random, *, plain_share: float = 0.5) -> str:
-    """The default prompt most of the time; otherwise one that names the category and priority.
-
-    Inference uses :data:`DEFAULT_SYSTEM_PROMPT`, so half the examples use exactly that and
-    the rest add a sentence that reflects the note's category and priority.
-    """
-    if rng.random() < plain_share:
-        return DEFAULT_SYSTEM_PROMPT
-    label = category_label(category)
-    word = priority_word(priority)
-    extra = rng.choice(
-        (
-            f"This question concerns the project's {label} notes; the matching rule is {word} "
-            f"(priority {priority}/100).",
-            f"Treat {label} rules as {word}: follow them exactly.",
-            f"The user is asking about a {word} {label} rule.",
-        )
-    )
-    return f"{DEFAULT_SYSTEM_PROMPT} {extra}"
-
-
 def context_options(category: str, tags: Sequence[str], scope_id: str | None) -> list[str]:
     """Every situation line that fits a note (category-specific first, then general ones)."""
     options = list(_CATEGORY_CONTEXTS.get((category or "general").lower(), _CATEGORY_CONTEXTS["general"]))
@@ -140,7 +119,6 @@ __all__ = [
     "context_for",
     "priority_word",
     "render_notes",
-    "system_prompt",
     "system_with_notes",
     "user_message",
 ]

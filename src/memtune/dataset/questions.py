@@ -18,7 +18,9 @@ from functools import lru_cache
 from memtune.dataset.text import question_key, upper_first
 from memtune.dataset.topics import Topic
 
-# family -> templates. A template is skipped when a slot it needs is missing.
+# family -> templates. A template is skipped when a slot it needs is missing. Families
+# name the topic in different ways (verb phrase, noun phrase, the note's title, a label
+# like "the lesson about …", a key identifier) so a new phrasing still points at the fact.
 TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
     "how": (
         "How do I {vp}?",
@@ -29,6 +31,9 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "Can you tell me how to {vp}?",
         "What are the steps to {vp}?",
         "How can I {vp}?",
+        "I need to {vp}. How?",
+        "How does one {vp} in this repo?",
+        "How do we deal with {plain_np}?",
     ),
     "command": (
         "What's the command to {vp}?",
@@ -41,6 +46,8 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "Which command do I use for {np}?",
         "What do I run for {np}?",
         "What are the commands for {np}?",
+        "Command for {ger}?",
+        "What's the shell command for {ger}?",
     ),
     "gotcha": (
         "I'm getting {symptom}. What's wrong?",
@@ -52,6 +59,8 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "Is there anything tricky about {np}?",
         "What should I watch out for with {np}?",
         "What trips people up with {np}?",
+        "Any pitfalls with {np}?",
+        "What can go wrong with {np}?",
     ),
     "pattern": (
         "How should I implement {named}?",
@@ -64,12 +73,14 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "What's the pattern for {plain_np}?",
         "How do we handle {plain_np} in this codebase?",
         "What's the convention for {plain_np}?",
+        "How is {plain_np} set up in this codebase?",
     ),
     "should": (
         "Should I {vp}?",
         "Do I need to {vp}?",
         "Am I supposed to {vp}?",
         "Is it required to {vp}?",
+        "Do we {vp} here?",
     ),
     "rule": (
         "What's the rule on {subject}?",
@@ -77,6 +88,8 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "Is there a guideline about {subject}?",
         "What are the rules around {subject}?",
         "What's our policy on {subject}?",
+        "What does the project memory say about {subject}?",
+        "Is there a convention for {subject}?",
     ),
     "about": (
         "What should I know about {np}?",
@@ -85,24 +98,57 @@ TRAIN_FAMILIES: dict[str, tuple[str, ...]] = {
         "What's important about {np} here?",
         "Explain {np} in this project.",
         "Any advice on {np}?",
+        "What's the deal with {np}?",
+        "Fill me in on {np}.",
+        "I have a question about {np}.",
+        "What's worth knowing about {np}?",
     ),
     "describe": (
         "What do I need to know about {np}?",
         "Can you summarize {np} for me?",
         "Give me a quick overview of {np}.",
         "What's the story with {np}?",
+        "Walk me through {np}.",
+        "Briefly, what about {np}?",
+        "Quick summary of {np}, please.",
     ),
     "situation": (
         "What do I need to do {when} {clause}?",
         "Is there anything I have to do {when} {clause}?",
         "{When} {clause}, what should I keep in mind?",
+        "What's the procedure {when} {clause}?",
     ),
     "why": (
         "Why do we {vp}?",
         "Why is {ger} important here?",
         "Why do we care about {np}?",
+        "What's the reason behind {np}?",
     ),
-    "short": ("{Subject}?",),
+    "short": (
+        "{Subject}?",
+        "{Subject}: what's the rule?",
+        "Question on {subject}.",
+    ),
+    "titled": (
+        "What does the \"{title}\" note say?",
+        "What's in the note called \"{title}\"?",
+        "Summarize the \"{title}\" note.",
+        "What is \"{title}\" about?",
+        "What's {labelled}?",
+        "What does {labelled} say?",
+        "Can you explain {labelled}?",
+    ),
+    "ident": (
+        "What's {ident} about?",
+        "What do I need to know about {ident}?",
+        "Where does {ident} come in?",
+        "What's the deal with {ident} here?",
+        "Tell me about {ident} in this project.",
+        "When does {ident} matter?",
+        "What is {ident} for here?",
+        "What's the note that mentions {ident2}?",
+        "How does {ident2} fit in here?",
+    ),
 }
 # Held out from training for every guideline (see module docstring).
 PROBE_FAMILIES: dict[str, tuple[str, ...]] = {
@@ -126,13 +172,19 @@ PROBE_MARKERS = ("remind", "teammate", "i forgot")
 
 # Which families fit each kind of note, most natural first.
 _GROUP_FAMILIES = {
-    "command": ("command", "how", "short", "about", "situation", "rule", "why"),
-    "gotcha": ("gotcha", "how", "about", "situation", "should", "rule", "why", "short"),
-    "lesson": ("about", "how", "situation", "gotcha", "should", "rule", "why", "short"),
-    "pattern": ("pattern", "how", "about", "should", "rule", "situation", "why", "short"),
-    "rule": ("rule", "should", "how", "about", "situation", "why", "short"),
-    "fact": ("about", "describe", "how", "short", "situation", "should"),
+    "command": ("command", "how", "titled", "short", "about", "ident", "situation", "rule", "describe", "why"),
+    "gotcha": ("gotcha", "how", "about", "titled", "ident", "situation", "should", "rule", "why", "short",
+               "describe"),
+    "lesson": ("about", "how", "titled", "situation", "ident", "gotcha", "should", "rule", "why", "short",
+               "describe"),
+    "pattern": ("pattern", "how", "titled", "about", "ident", "should", "rule", "situation", "why", "short",
+                "describe"),
+    "rule": ("rule", "should", "how", "titled", "about", "ident", "situation", "why", "short", "describe"),
+    "fact": ("about", "describe", "titled", "how", "ident", "short", "situation", "should", "rule"),
 }
+# How "labelled" names a note of each group: "the lesson about the learning rate".
+_GROUP_NOUNS = {"command": "the command for", "gotcha": "the gotcha about", "lesson": "the lesson about",
+                "pattern": "the pattern for", "rule": "the rule about", "fact": "the note about"}
 # Templates that presuppose doing the action: wrong for a NEVER rule's forbidden action.
 _DO_ONLY = {"how", "command", "should"}
 _NAMED_SUFFIXES = ("pattern", "convention", "approach", "strategy", "architecture", "flow", "model", "layer",
@@ -177,10 +229,32 @@ def _slots(topic: Topic) -> dict[str, str | None]:
         "symptom": symptom,
         "subject": subject,
         "Subject": upper_first(subject) if subject else None,
+        "title": _title(topic),
+        "labelled": _labelled(topic, subject),
+        "ident": topic.idents[0] if topic.idents else None,
+        "ident2": topic.idents[1] if len(topic.idents) > 1 else None,
         "when": when,
         "When": upper_first(when) if when else None,
         "clause": clause,
     }
+
+
+def _title(topic: Topic) -> str | None:
+    """The note's own short title ("Torch Pin"), when it reads as a name and not a sentence."""
+    name = topic.name.strip()
+    words = name.split()
+    if not 1 <= len(words) <= 6 or '"' in name or name.lower() == topic.np.lower():
+        return None
+    return name
+
+
+def _labelled(topic: Topic, subject: str | None) -> str | None:
+    """"the gotcha about the torch pin": the subject named together with the kind of note."""
+    if not subject or subject.startswith('"'):
+        return None
+    if topic.group == "pattern" and topic.bare_np.split()[-1].lower() in _NAMED_SUFFIXES:
+        return None
+    return f"{_GROUP_NOUNS.get(topic.group, 'the note about')} {subject}"
 
 
 @lru_cache(maxsize=512)

@@ -18,6 +18,7 @@ from memtune.dataset.probes import generate_probes
 from memtune.dataset.split import Splitter
 from memtune.dataset.text import REDACTED_RE, code_blocks, word_count
 from memtune.dataset.topics import clean_name
+from memtune.dataset.unknown import mentioned_topics, note_text
 
 RECENT_NOTES = 8  # distractor pool for big stores: the guidelines just before this one
 
@@ -34,6 +35,7 @@ class RenderSettings:
     rag_fraction: float
     split_ratio: float
     split_by: str
+    control_fraction: float = 0.0
 
     @property
     def sidecar(self) -> bool:
@@ -80,6 +82,7 @@ class Rendered:
     short: bool = False
     negatives: int = 0
     rag: int = 0
+    mentioned: frozenset[int] = frozenset()  # unknown topics this note mentions (never asked about)
 
 
 def render_guideline(g: Any, s: RenderSettings, splitter: Splitter, distractors: list[Any],
@@ -90,6 +93,8 @@ def render_guideline(g: Any, s: RenderSettings, splitter: Splitter, distractors:
     out = Rendered(name=g.name, trained=trained)
     out.thin = word_count(g.content) < 6 and not code_blocks(g.content)
     out.redacted = bool(REDACTED_RE.search(g.content) or REDACTED_RE.search(g.rationale or ""))
+    if s.control_fraction > 0:
+        out.mentioned = mentioned_topics(note_text(g))
     if trained and s.split_by == "guideline":  # never show held-out guidelines in training prompts
         distractors = [d for d in distractors if splitter.guideline_is_train(clean_name(_get(d, "name")))]
     examples = generate_examples(

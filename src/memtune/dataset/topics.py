@@ -144,6 +144,7 @@ class Topic:
     alternatives: list[str] = field(default_factory=list)  # "yarn start" from "(NOT yarn start)"
     forbidden: list[str] = field(default_factory=list)  # other NEVER'd actions: "run the backend in the foreground"
     code_only: bool = False  # the note is just a code block
+    idents: list[str] = field(default_factory=list)  # key identifiers/commands, set by dataset.examples.prepare
     group: str = "fact"  # command | gotcha | lesson | pattern | rule | fact
     category_label: str = "general"
 
@@ -179,6 +180,9 @@ def clean_name(name: str) -> str:
     m = re.match(r"^([^:]{2,40}):\s+(.{8,})$", n)
     if m and len(m.group(1).split()) <= 4:
         n = m.group(2)  # "Python Style: NEVER use print() …"
+    m = re.match(r"^(?:IMPORTANT|NOTE|WARNING|CRITICAL|TIP):\s+(.{8,})$", n)
+    if m:
+        n = m.group(1)  # "Gotchas: IMPORTANT: memtune ingest is …"
     return n.strip(" \"'“”‘’:;,.-–—")
 
 
