@@ -63,3 +63,16 @@ def test_environment_supplies_defaults(db, tmp_path, monkeypatch):
     r = runner.invoke(app, ["export", "--db", db, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["format"] == "sharegpt" and (tmp_path / "from-env" / "train.jsonl").is_file()
+
+
+def test_control_fraction_flag_adds_not_in_memory_examples(db, tmp_path):
+    base = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "a"), "--json"])
+    more = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "b"), "--json", "--control-fraction", "0.2"])
+    assert base.exit_code == 0 and more.exit_code == 0, more.output
+    assert json.loads(base.stdout)["stats"]["unknown_examples"] == 0
+    assert json.loads(more.stdout)["stats"]["unknown_examples"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "b" / "train.jsonl").read_text().splitlines()]
+    unknown = [r for r in rows if r["metadata"].get("kind") == "unknown"]
+    assert unknown and all("project memory" in r["messages"][-1]["content"] for r in unknown)
+    bad = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "c"), "--control-fraction", "0.9"])
+    assert bad.exit_code != 0 and "control" in bad.output.lower()

@@ -61,7 +61,9 @@ def _adapter_on(model) -> bool:
     from peft.tuners.lora import LoraLayer
 
     layers = [m for m in model.modules() if isinstance(m, LoraLayer)]
-    return bool(layers) and not layers[0].disable_adapters
+    # no LoRA layers: the adapter condition's merged copy (the base condition gets the
+    # unmerged model with its adapter switched off)
+    return not layers or not layers[0].disable_adapters
 
 
 @pytest.fixture

@@ -43,3 +43,22 @@ def test_empty_text_is_an_error(tiny_env):
     tok = AutoTokenizer.from_pretrained(tiny_env["base"])
     with pytest.raises(InputError, match="empty"):
         text_loss(m, tok, "\n\n   \n")
+
+
+def test_adapter_condition_runs_a_merged_copy_with_the_same_outputs(tiny_env):
+    import torch
+
+    from memtune.evaluate.runner import ModelUnderTest
+
+    mut = ModelUnderTest.from_adapter_dir(tiny_env["adapter"], bf16=False)
+    unmerged = ModelUnderTest.from_adapter_dir(tiny_env["adapter"], bf16=False)
+    unmerged.merge = False
+    ids = torch.tensor([[1, 5, 9, 14, 3, 7]])
+    with mut.use("adapter") as merged, unmerged.use("adapter") as plain:
+        assert not hasattr(merged, "disable_adapter")  # plain linears, no LoRA side-paths
+        assert hasattr(plain, "disable_adapter")
+        assert torch.allclose(merged(ids).logits, plain(ids).logits, atol=1e-4)
+    with mut.use("adapter") as again:
+        assert again is merged  # merged once
+    with mut.use("base") as base, unmerged.use("base") as base2:  # the original stays unmerged for "base"
+        assert torch.allclose(base(ids).logits, base2(ids).logits, atol=1e-6)

@@ -187,3 +187,27 @@ def test_split_by_tokens_bounds_each_forward_pass():
     assert all(len(p) * max(lengths[i] for i in p) <= 1000 or len(p) == 1 for p in parts)
     assert split_by_tokens([0, 1], lengths, 0) == [[0, 1]]
     assert split_by_tokens([0], [5000], 100) == [[0]]  # one example always runs
+
+
+def test_replay_examples_are_plain_text_learned_on_every_token(tiny_tokenizer):
+    from memtune.train.data import replay_examples
+
+    exs = replay_examples(tiny_tokenizer, 5, text="First paragraph here.\n\nSecond one.\n\n\n")
+    assert len(exs) == 5
+    assert exs[0].input_ids == exs[2].input_ids != exs[1].input_ids  # cycles through the paragraphs
+    assert all(e.labels == e.input_ids and IGNORE not in e.labels for e in exs)
+    shipped = replay_examples(tiny_tokenizer, 3)
+    assert len(shipped) == 3 and all(len(e) > 10 for e in shipped)
+    assert replay_examples(tiny_tokenizer, 0) == []
+    with pytest.raises(InputError, match="replay text is empty"):
+        replay_examples(tiny_tokenizer, 2, text="\n\n  \n")
+
+
+def test_replay_sample_differs_from_the_forgetting_sample():
+    from importlib.resources import files
+
+    replay = files("memtune").joinpath("data/replay_text.txt").read_text()
+    general = files("memtune").joinpath("data/general_text.txt").read_text()
+    replay_sents = {s.strip() for s in replay.replace("\n", " ").split(".") if len(s.strip()) > 20}
+    general_sents = {s.strip() for s in general.replace("\n", " ").split(".") if len(s.strip()) > 20}
+    assert len(replay_sents) > 30 and not replay_sents & general_sents

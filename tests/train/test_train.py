@@ -206,3 +206,15 @@ def test_token_budget_splits_forward_passes_without_changing_the_step(tiny_confi
 def test_grad_accum_counts_micro_batches_per_step(tiny_config):
     res = train(tiny_config(batch_size=2, grad_accum=3, epochs=1), progress=False)
     assert res.steps == 2  # 12 examples / batch 2 = 6 micro-batches / 3 per step
+
+
+def test_replay_fraction_mixes_plain_text_into_training(tiny_config, tmp_path):
+    from memtune.errors import ConfigError
+
+    plain = train(tiny_config(out=str(tmp_path / "a")), progress=False)
+    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5), progress=False)
+    n = plain.metrics["train_examples"]
+    assert mixed.metrics["train_examples"] == n + round(0.5 * n)
+    assert mixed.steps > plain.steps
+    with pytest.raises(ConfigError, match="replay-fraction"):
+        train(tiny_config(out=str(tmp_path / "c"), replay_fraction=2), progress=False)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, handle_errors, print_json
+from memtune.run import DEFAULT_EXPORT, DEFAULT_TRAIN
 
 
 @app.command("run")
@@ -19,9 +20,9 @@ def run_cmd(
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where bundle/, adapter/ and report/ go. Default: .memtune/run/<project>.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Base model (default: the embedded SmolLM2-135M-Instruct).")] = None,
     scope_id: Annotated[str | None, typer.Option("--scope-id", help="Project name (default: the folder's name).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs (default 6, early stopping on held-out probes).")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Training epochs (default {DEFAULT_TRAIN['epochs']}, early stopping on held-out probes).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after this many steps (quick checks).")] = None,
-    examples_per_guideline: Annotated[int | None, typer.Option(help="Training examples per guideline (default 12).")] = None,
+    examples_per_guideline: Annotated[int | None, typer.Option(help=f"Training examples per guideline (default {DEFAULT_EXPORT['examples_per_guideline']}).")] = None,
     eval_limit: Annotated[int | None, typer.Option("--eval-limit", help="Evaluate on at most this many probes.")] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Stop after training.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage even if its inputs did not change.")] = False,

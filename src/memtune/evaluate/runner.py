@@ -53,8 +53,10 @@ class ModelUnderTest:
     """The tuned model plus a way to get the base model, sharing weights where possible."""
 
     def __init__(self, model: Any, tokenizer: Any, *, base_model: Any = None, bf16: bool | None = None,
-                 info: dict[str, Any] | None = None, system: str | None = None) -> None:
+                 info: dict[str, Any] | None = None, system: str | None = None, merge: bool = True) -> None:
         self.model = model
+        self.merge = merge
+        self._merged: Any = None
         self.tokenizer = tokenizer
         self.base_model = base_model
         self.bf16 = bf16
@@ -94,11 +96,24 @@ class ModelUnderTest:
         return cls(model, assistant.tokenizer, base_model=base, bf16=getattr(assistant, "bf16", None), info=info,
                    system=getattr(assistant, "system", None))
 
+    def merged(self) -> Any:
+        """A merged copy of a LoRA model, made once: generation then runs plain linears, about
+        twice as fast on a CPU as 200+ unmerged adapter side-paths per token, and it is the
+        form ``memtune serve`` answers with. The unmerged original stays for the base condition."""
+        if self._merged is None:
+            if not hasattr(self.model, "merge_and_unload"):
+                return self.model
+            import copy
+
+            self._merged = copy.deepcopy(self.model).merge_and_unload()
+            self._merged.eval()
+        return self._merged
+
     @contextlib.contextmanager
     def use(self, which: str) -> Iterator[Any]:
         """The model for ``"adapter"`` or ``"base"``; the adapter is re-enabled on exit."""
         if which == "adapter":
-            yield self.model
+            yield self.merged() if self.merge else self.model
         elif self.base_model is not None:
             yield self.base_model
         else:

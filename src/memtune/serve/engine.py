@@ -20,10 +20,10 @@ from memtune.errors import InputError
 
 
 def default_system_prompt() -> str | None:
-    """The system prompt training used (memtune.dataset's default), also under retrieved notes."""
-    from memtune.train.data import default_system_prompt as _default
+    """The system prompt memtune's bundles train with; used when an adapter records none."""
+    from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT
 
-    return _default()
+    return DEFAULT_SYSTEM_PROMPT
 # End-of-turn markers of common chat templates; generation stops at whichever exist.
 _END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 

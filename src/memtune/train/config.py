@@ -49,6 +49,10 @@ class TrainConfig:
     max_batch_tokens: int = 512
     """Split a micro-batch into forward passes of at most this many padded tokens (bounds
     peak memory; same optimizer step). 0 = never split."""
+    replay_fraction: float = 0.0
+    """Add this many plain-text examples per training example (a share, 0-1) from memtune's
+    replay sample, with loss on every token: rehearsal that keeps general-text loss close to
+    the base model's. ``memtune run`` uses 0.1."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, ~25% slower."""
     seed: int = 42
@@ -108,6 +112,8 @@ class TrainConfig:
                 p.append(f"{name.replace('_', '-')} must be a positive integer (got {v!r})")
         if self.lr is not None and not 0 < self.lr < 1:
             p.append(f"lr {self.lr} must be in (0, 1)")
+        if not isinstance(self.replay_fraction, (int, float)) or not 0 <= self.replay_fraction <= 1:
+            p.append(f"replay-fraction {self.replay_fraction!r} must be a number in 0..1")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:

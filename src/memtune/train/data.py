@@ -300,6 +300,28 @@ class Tokenized:
     truncated: int
 
 
+def replay_examples(tokenizer: Any, count: int, text: str | None = None) -> list[Example]:
+    """``count`` plain-text examples (loss on every token), cycling through the paragraphs of
+    ``text`` (default: the replay sample shipped with memtune).
+
+    Mixed into training they anchor the adapter to ordinary language so that learning the
+    memory does not raise the model's loss on everything else (rehearsal against
+    forgetting). The shipped sample is different text from the one `memtune eval` measures
+    forgetting on, so the figure stays honest.
+    """
+    if count <= 0:
+        return []
+    if text is None:
+        from importlib.resources import files
+
+        text = files("memtune").joinpath("data/replay_text.txt").read_text(encoding="utf-8")
+    paras = [p.strip() for p in text.split("\n\n") if p.strip()]
+    if not paras:
+        raise InputError("the replay text is empty", hint="pass a text with a few paragraphs, or set replay_fraction 0")
+    pool = [tokenizer(p + "\n\n", add_special_tokens=False).input_ids for p in paras]
+    return [Example(list(pool[i % len(pool)]), list(pool[i % len(pool)])) for i in range(count)]
+
+
 def tokenize_all(tokenizer: Any, conversations: list[list[dict[str, str]]], max_length: int) -> Tokenized:
     """Tokenise; truncate to max_length from the right and drop examples left without labels."""
     eot = end_of_turn_ids(tokenizer)

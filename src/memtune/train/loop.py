@@ -196,6 +196,10 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     model.train()
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train_set = tokenize_all(tok, bundle.train, cfg.max_length)
+    if cfg.replay_fraction and train_set.examples:
+        from memtune.train.data import replay_examples
+
+        train_set.examples.extend(replay_examples(tok, round(cfg.replay_fraction * len(train_set.examples))))
     eval_set = tokenize_all(tok, bundle.eval, cfg.max_length).examples
     probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
     system = default_system_prompt(bundle.metadata, bundle.train)
