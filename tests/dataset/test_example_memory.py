@@ -76,13 +76,14 @@ def test_every_answer_carries_every_probe_keyword_of_its_guideline(bundle):
         if keywords:  # negatives too: "No, …" followed by the whole right way
             assert keyword_recall(r["messages"][-1]["content"], keywords) == 1.0, (md["name"], md["answer_form"])
             checked += 1
-    assert checked >= 400
+    assert checked >= 0.7 * len(bundle["records"])
 
 
 def test_not_in_memory_examples_admit_the_gap_and_stay_out_of_probes(bundle):
     records = bundle["records"]
     unknown = [r for r in records if r["metadata"]["kind"] == "unknown"]
-    assert 0.04 <= len(unknown) / len(records) <= 0.09
+    share = DEFAULT_EXPORT["control_fraction"]
+    assert 0.6 * share <= len(unknown) / len(records) <= 1.6 * share
     assert bundle["stats"]["unknown_examples"] == len(unknown)
     for r in unknown:
         question, answer = r["messages"][1]["content"].split("\n\nContext:")[0], r["messages"][-1]["content"]
@@ -103,7 +104,8 @@ def test_not_in_memory_examples_admit_the_gap_and_stay_out_of_probes(bundle):
 def test_retrieval_examples_are_a_modest_share_with_few_distractors(bundle):
     records = bundle["records"]
     rag = [r for r in records if r["metadata"]["rag"] != "none"]
-    assert 0.05 <= len(rag) / len(records) <= 0.2
+    share = DEFAULT_EXPORT["rag_fraction"]
+    assert 0.5 * share <= len(rag) / len(records) <= share + 0.1
     for r in rag:
         shown = r["messages"][0]["content"].count("\n\n[")
         assert 1 <= shown <= (3 if r["metadata"]["rag"] == "gold" else 2)
