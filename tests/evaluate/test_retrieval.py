@@ -41,3 +41,27 @@ def test_no_match_and_long_notes(store_with_guidelines):
 
     long = RetrievedNote(1, 1, "Long", "general", "word " * 1000, 1.0)
     assert len(build_system_prompt([long])) < len(DEFAULT_SYSTEM_PROMPT) + len(NOTES_HEADER) + 800
+
+
+def test_notes_far_behind_the_best_are_left_out(store_with_guidelines):
+    from memtune.store import RELEVANCE_RATIO
+
+    store, ids = store_with_guidelines
+    q = "Which database engine backs the store?"
+    every = retrieve(store, q, k=5, min_ratio=0)
+    kept = retrieve(store, q, k=5)  # default: RELEVANCE_RATIO
+    assert 0 < RELEVANCE_RATIO < 1
+    assert kept[0].guideline_id == every[0].guideline_id == ids["Database Choice"]
+    assert all(n.score >= RELEVANCE_RATIO * kept[0].score for n in kept)
+    dropped = [n for n in every if n.score < RELEVANCE_RATIO * every[0].score]
+    assert dropped and len(kept) == len(every) - len(dropped)
+    assert len(retrieve(store, q, k=5, min_ratio=1.0)) == sum(1 for n in every if n.score >= every[0].score)
+
+
+def test_serve_retriever_uses_the_same_cut(store_with_guidelines):
+    from memtune.serve.rag import Retriever
+
+    store, _ = store_with_guidelines
+    q = "Which database engine backs the store?"
+    assert [h.id for h in Retriever(store, k=5).search(q)] == [n.guideline_id for n in retrieve(store, q, k=5)]
+    assert len(Retriever(store, k=5, min_ratio=0).search(q)) == len(retrieve(store, q, k=5, min_ratio=0))

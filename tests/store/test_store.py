@@ -161,6 +161,23 @@ def test_full_text_search_ranks_relevant_first(any_store):
     assert s.search("kubernetes helm chart") == []
 
 
+def test_search_min_ratio_drops_hits_far_behind_the_best(any_store):
+    s = any_store
+    s.add(gi("Start the backend", "Start the backend with `yarn start` after `nvm use 22`; the backend needs it.",
+             category="command"))
+    s.add(gi("Frontend dev server", "The frontend uses `npm run dev`; start it after the backend.", category="command"))
+    s.add(gi("Reset the database", "Run `yarn prisma migrate reset` to wipe the dev database.", category="command"))
+    every = s.search("start the backend", limit=3)
+    assert len(every) >= 2
+    top = every[0][1]
+    kept = s.search("start the backend", limit=3, min_ratio=0.99)
+    assert kept[0][0].name == "Start the backend"
+    assert all(score >= 0.99 * top for _, score in kept) and len(kept) < len(every)
+    assert s.search("start the backend", limit=3, min_ratio=0.0) == every
+    with pytest.raises(ValueError, match="min_ratio"):
+        s.search("start", min_ratio=1.5)
+
+
 def test_search_respects_filter_and_updates(any_store):
     s = any_store
     g = s.add(gi("Cache", "Redis caches sessions", category="architecture"))

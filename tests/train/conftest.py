@@ -122,3 +122,11 @@ def tiny_config(tiny_model_dir, bundle_dir, tmp_path):
         return TrainConfig(**base)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _replay_cache_in_tmp(tmp_path, monkeypatch):
+    """Self-replay samples are cached per model: keep the tests' out of the user cache."""
+    import memtune.train.replay as replay
+
+    monkeypatch.setattr(replay, "replay_cache_dir", lambda: tmp_path / "replay-cache")

@@ -212,7 +212,7 @@ def test_replay_fraction_mixes_plain_text_into_training(tiny_config, tmp_path):
     from memtune.errors import ConfigError
 
     plain = train(tiny_config(out=str(tmp_path / "a")), progress=False)
-    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5), progress=False)
+    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5, replay_source="text"), progress=False)
     n = plain.metrics["train_examples"]
     assert mixed.metrics["train_examples"] == n + round(0.5 * n)
     assert mixed.steps > plain.steps

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, print_json
+from memtune.store import RELEVANCE_RATIO
 
 _STAGES = {"retrieve": "Retrieving notes", "forgetting:base": "General-text loss (base)",
            "forgetting:adapter": "General-text loss (adapter)"}
@@ -36,6 +37,7 @@ def eval_cmd(
     db: DbOption = None,
     conditions: Annotated[list[str] | None, typer.Option("--conditions", "-c", help="base, base+rag, adapter, adapter+rag (comma-separated or repeated). Default: all; the +rag ones need a store.")] = None,
     rag_k: Annotated[int, typer.Option("--rag-k", help="Notes retrieved into the prompt for the +rag conditions.")] = 3,
+    rag_min_ratio: Annotated[float, typer.Option("--rag-min-ratio", min=0.0, max=1.0, help="Drop retrieved notes scoring below this share of the best one (0 = keep all rag-k).")] = RELEVANCE_RATIO,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory. Default: ADAPTER/eval.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="Ask at most N probes (spread over guidelines): a quick look.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length cap in tokens.")] = 128,
@@ -74,7 +76,7 @@ def eval_cmd(
 
             report = evaluate(
                 adapter, bundle=bundle, extra_probe_files=probes or [], db=store_db, conditions=conditions or None,
-                rag_k=rag_k, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
+                rag_k=rag_k, rag_min_ratio=rag_min_ratio, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
                 controls=controls, n_controls=n_controls, forgetting=forgetting, limit=limit, out_dir=out_dir,
                 device=device, progress=progress,
             )

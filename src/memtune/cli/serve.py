@@ -26,6 +26,9 @@ SystemOpt = Annotated[
     str | None, typer.Option("--system", help="System prompt (default: the one the adapter was trained with; \"\" for none).")
 ]
 RagKOpt = Annotated[int, typer.Option("--rag-k", min=1, max=20, help="Guidelines retrieved per question.")]
+RagRatioOpt = Annotated[float | None, typer.Option(
+    "--rag-min-ratio", min=0.0, max=1.0,
+    help="Leave out guidelines scoring below this share of the best match (default 0.6; 0 = always rag-k).")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", min=1, help="torch CPU threads (default: torch's; 1-2 is faster on a busy machine)."),
@@ -56,12 +59,12 @@ def _quiet_transformers() -> None:
         hf_logging.set_verbosity_error()
 
 
-def _retriever(rag: bool, db: str | None, k: int):
+def _retriever(rag: bool, db: str | None, k: int, min_ratio: float | None = None):
     if not rag:
         return None
     from memtune.serve.rag import Retriever
 
-    return Retriever(open_store(db), k)
+    return Retriever(open_store(db), k, min_ratio=min_ratio)
 
 
 @app.command("serve")
@@ -73,6 +76,7 @@ def serve_cmd(
     rag: Annotated[bool, typer.Option("--rag", help="Add the store's best-matching guidelines to each prompt.")] = False,
     db: DbOption = None,
     rag_k: RagKOpt = 3,
+    rag_min_ratio: RagRatioOpt = None,
     max_concurrency: Annotated[int, typer.Option(help="Generations run at the same time.")] = 1,
     queue_size: Annotated[int, typer.Option(help="Requests that may wait; beyond this → 429.")] = 8,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1_000_000,
@@ -107,7 +111,7 @@ def serve_cmd(
         from memtune.serve.loader import inspect, load_backend
 
         inspect(adapter, base)  # fail fast on a wrong path before the slow imports
-        retriever = _retriever(rag, db, rag_k)
+        retriever = _retriever(rag, db, rag_k, rag_min_ratio)
         _quiet_transformers()
         _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
@@ -131,6 +135,7 @@ def chat_cmd(
     db: DbOption = None,
     rag: Annotated[bool, typer.Option("--rag/--no-rag", help="Start with retrieval on (toggle with /rag).")] = False,
     rag_k: RagKOpt = 3,
+    rag_min_ratio: RagRatioOpt = None,
     system: SystemOpt = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 200,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy (default).")] = 0.0,
@@ -150,7 +155,7 @@ def chat_cmd(
         if rag or db:  # a store given means /rag on can be used later
             from memtune.serve.rag import Retriever
 
-            retriever = Retriever(open_store(db), rag_k)
+            retriever = Retriever(open_store(db), rag_k, min_ratio=rag_min_ratio)
         _quiet_transformers()
         _set_threads(threads)
         err_console.print(f"Loading {adapter} …")

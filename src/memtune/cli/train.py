@@ -49,9 +49,11 @@ def train_cmd(
     max_batch_tokens: Annotated[int | None, _opt("--max-batch-tokens", help="Padded tokens per forward pass; "
                                                  "longer batches are split within the step (default 512, "
                                                  "bounds memory; 0 = off).")] = None,
-    replay_fraction: Annotated[float | None, _opt("--replay-fraction", help="Plain-text rehearsal examples per "
-                                                  "training example, 0-1 (default 0; memtune run uses 0.1): "
-                                                  "keeps general-text loss near the base model's.")] = None,
+    replay_fraction: Annotated[float | None, _opt("--replay-fraction", help="Rehearsal examples per training "
+                                                  "example, 0-1 (default 0): keeps general-text loss near the "
+                                                  "base model's.")] = None,
+    replay_source: Annotated[str | None, _opt("--replay-source", help="self: text the base model writes (cached "
+                                              "per model; default) | text: the shipped paragraphs.")] = None,
     gradient_checkpointing: Annotated[bool | None, _opt("--gradient-checkpointing/--no-gradient-checkpointing",
                                                         help="Less memory, ~25% slower (default off).")] = None,
     seed: Annotated[int | None, _opt("--seed", help="Random seed (default 42).")] = None,
@@ -109,7 +111,7 @@ def train_cmd(
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
             "dropout": dropout, "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
-            "replay_fraction": replay_fraction,
+            "replay_fraction": replay_fraction, "replay_source": replay_source,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,
             "threads": threads, "probe_sample": probe_sample, "patience": patience, "save_every": save_every,
             "resume": resume or None, "overwrite": overwrite or None, "num_processes": num_processes,

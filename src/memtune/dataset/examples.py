@@ -2,7 +2,7 @@
 
 Per guideline: questions from several families (never a probe family), answers in
 several forms, ~30 % contrastive negatives, some prompts with a context line, some with
-retrieved notes (the right one plus one or two distractors, RAFT-style) in the system
+retrieved notes (the right one alone or next to one or two distractors, RAFT-style) in the system
 prompt. Every example is asked under the one short :data:`DEFAULT_SYSTEM_PROMPT`. All
 randomness comes from one ``random.Random`` seeded by (seed, guideline id), so an export
 is reproducible and one guideline's examples don't depend on its neighbours.
@@ -257,7 +257,9 @@ def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
     if rag_fraction <= 0 or rng.random() >= rag_fraction:
         return base, "none", []
     pool = [d for d in distractors if _get(d, "id") != guideline.id]
-    k = min(len(pool), rng.randint(1, MAX_DISTRACTORS))
+    # 0-2 distractors: retrieval drops notes far behind the best (store.RELEVANCE_RATIO), so the
+    # right note often arrives alone, and sometimes next to one or two near misses.
+    k = min(len(pool), rng.randint(0, MAX_DISTRACTORS))
     shown = rng.sample(pool, k) if k else []
     rag = "gold"
     if shown and rng.random() < NO_GOLD_SHARE:

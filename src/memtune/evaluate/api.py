@@ -39,6 +39,7 @@ from memtune.evaluate.results import (
     ProbeResult,
 )
 from memtune.evaluate.retrieval import RetrievedNote, build_system_prompt, retrieve
+from memtune.store import RELEVANCE_RATIO
 from memtune.evaluate.runner import ModelUnderTest, ProgressFn, Prompt, generate_answers, parse_conditions
 from memtune.evaluate.scoring import score_answer, summarize_by, summarize_scores
 
@@ -112,6 +113,7 @@ def evaluate(
     store_filter: Any = None,
     conditions: Sequence[str] | str | None = None,
     rag_k: int = 3,
+    rag_min_ratio: float = RELEVANCE_RATIO,
     max_new_tokens: int = 128,
     temperature: float = 0.0,
     batch_size: int = 8,
@@ -135,6 +137,7 @@ def evaluate(
     ``assistant`` from ``memtune.infer.load_assistant(dir, merge=False)``).
     ``db``: a store path/URL or a ``GuidelineStore``; enables the ``+rag`` conditions.
     ``conditions``: any of base, base+rag, adapter, adapter+rag (default: all the inputs allow).
+    ``rag_k`` / ``rag_min_ratio``: at most k notes, none scoring below that share of the best.
     ``system_prompt``: asked under for every condition (default: the one in the adapter's
     memtune.json, i.e. what training used; ``""`` = none). Retrieval conditions append the notes.
     ``out_dir``: where to write report.json / report.md / report.html (``None`` = write nothing).
@@ -146,6 +149,9 @@ def evaluate(
     for name, v in (("rag_k", rag_k), ("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
         if not isinstance(v, int) or v < 1:
             raise InputError(f"{name.replace('_', '-')} must be a positive integer (got {v!r})")
+    if not isinstance(rag_min_ratio, (int, float)) or not 0 <= rag_min_ratio <= 1:
+        raise InputError(f"rag-min-ratio must be a number in 0..1 (got {rag_min_ratio!r})",
+                         hint="0 keeps all rag-k notes; 0.6 (default) drops notes far behind the best")
     if temperature < 0:
         raise InputError(f"temperature must be >= 0 (got {temperature})")
     if adapter_dir is None and Path(str(getattr(assistant, "source", ""))).is_dir():
@@ -176,7 +182,7 @@ def evaluate(
         notes: dict[str, list[RetrievedNote]] = {}
         if any(c.endswith("+rag") for c in conds):
             for i, p in enumerate(prompts, 1):
-                notes[p.key] = retrieve(store, p.question, p.context, k=rag_k, f=store_filter)
+                notes[p.key] = retrieve(store, p.question, p.context, k=rag_k, f=store_filter, min_ratio=rag_min_ratio)
                 if progress:
                     progress("retrieve", i, len(prompts))
     finally:
@@ -216,7 +222,7 @@ def evaluate(
 
     report = EvalReport(
         meta=_meta(adapter_dir, lineage, bundle_dir, all_probes, conds, locals_=dict(
-            rag_k=rag_k, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
+            rag_k=rag_k, rag_min_ratio=rag_min_ratio, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
             limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system,
             load_seconds=round(load_seconds, 2), total_seconds=round(time.perf_counter() - t_start, 2),
             bf16=mut.bf16,

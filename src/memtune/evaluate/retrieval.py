@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, system_with_notes
+from memtune.store import RELEVANCE_RATIO
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,13 @@ def search_query(question: str, context: str = "") -> str:
     return f"{question} {context}".strip()
 
 
-def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any = None) -> list[RetrievedNote]:
-    """The ``k`` best guidelines for a question (``GuidelineStore.search``, best first)."""
+def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any = None,
+             min_ratio: float = RELEVANCE_RATIO) -> list[RetrievedNote]:
+    """Up to ``k`` best guidelines for a question (``GuidelineStore.search``, best first),
+    without those scoring below ``min_ratio`` × the best (0 = always ``k``)."""
     if k <= 0:
         return []
-    hits = store.search(search_query(question, context), f, limit=k)
+    hits = store.search(search_query(question, context), f, limit=k, min_ratio=min_ratio)
     return [
         RetrievedNote(
             guideline_id=g.id, version=g.version, name=g.name, category=g.category,

@@ -25,19 +25,22 @@ class Hit:
 
 
 class Retriever:
-    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None) -> None:
+    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None, min_ratio: float | None = None) -> None:
+        from memtune.store import RELEVANCE_RATIO
+
         if k < 1:
             raise ValueError("rag k must be at least 1")
         self.store = store
         self.k = k
         self.filter = guideline_filter
+        self.min_ratio = RELEVANCE_RATIO if min_ratio is None else min_ratio
 
     def search(self, query: str) -> list[Hit]:
         if not query.strip():
             return []
         return [
             Hit(g.id, g.name, float(s), g.content, g.category)
-            for g, s in self.store.search(query, self.filter, limit=self.k)
+            for g, s in self.store.search(query, self.filter, limit=self.k, min_ratio=self.min_ratio)
         ]
 
 

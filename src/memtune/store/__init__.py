@@ -1,7 +1,12 @@
 """The guideline store: schema, migrations and the GuidelineStore API."""
 
 from memtune.store.normalize import normalize_text, normalized_hash
-from memtune.store.store import DEFAULT_DB_PATH, GuidelineStore, resolve_db_url
+from memtune.store.store import (
+    DEFAULT_DB_PATH,
+    RELEVANCE_RATIO,
+    GuidelineStore,
+    resolve_db_url,
+)
 from memtune.store.types import (
     DEFAULT_PRIORITY,
     SCOPE_TYPES,
@@ -17,6 +22,7 @@ from memtune.store.types import (
 __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_PRIORITY",
+    "RELEVANCE_RATIO",
     "SCOPE_TYPES",
     "Guideline",
     "GuidelineFilter",

@@ -19,6 +19,7 @@ import yaml
 from memtune.errors import ConfigError, InputError
 
 METHODS = ("lora", "qlora", "full")
+REPLAY_SOURCES = ("self", "text")
 DEFAULT_LR = {"lora": 1e-3, "qlora": 1e-3, "full": 5e-5}
 """lr 1e-3 learned small fact sets in a few epochs on SmolLM2; 2e-4 learned nothing (ARCHITECTURE.md)."""
 DEFAULT_RANK, DEFAULT_DROPOUT = 16, 0.05
@@ -52,7 +53,11 @@ class TrainConfig:
     replay_fraction: float = 0.0
     """Add this many plain-text examples per training example (a share, 0-1) from memtune's
     replay sample, with loss on every token: rehearsal that keeps general-text loss close to
-    the base model's. ``memtune run`` uses 0.1."""
+    the base model's."""
+    replay_source: str = "self"
+    """Where rehearsal text comes from: ``self`` = samples the base model writes (once per
+    model, cached; pulls the adapter back to the base model's own distribution), ``text`` =
+    the shipped paragraphs."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, ~25% slower."""
     seed: int = 42
@@ -114,6 +119,8 @@ class TrainConfig:
             p.append(f"lr {self.lr} must be in (0, 1)")
         if not isinstance(self.replay_fraction, (int, float)) or not 0 <= self.replay_fraction <= 1:
             p.append(f"replay-fraction {self.replay_fraction!r} must be a number in 0..1")
+        if self.replay_source not in REPLAY_SOURCES:
+            p.append(f"replay-source {self.replay_source!r} must be one of {', '.join(REPLAY_SOURCES)}")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:

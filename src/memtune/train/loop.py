@@ -134,6 +134,12 @@ def export_from_store(cfg: TrainConfig, dest: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the loop
+def _cache_key(name: str, digest: str) -> str:
+    """A file-name-safe cache key for a base model: its name and fingerprint."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
+    return f"{safe}-{digest.split(':')[-1][:16]}"
+
+
 def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Train an adapter (or a full fine-tune) from ``config.bundle`` into ``config.out``."""
     from memtune.train.models import pick_device
@@ -184,6 +190,19 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     model, tok = load_base_model(cfg.model, dtype=base_dtype, device=None if cfg.method == "qlora" else str(acc.device),
                                  quantization_config=recipe.quantization_config(cfg.method))
     resolved = model.memtune_resolved
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    train_set = tokenize_all(tok, bundle.train, cfg.max_length)
+    n_replay = round(cfg.replay_fraction * len(train_set.examples))
+    if n_replay and cfg.replay_source == "self":  # written by the base model, before the adapter exists
+        from memtune.train.replay import self_replay_examples
+
+        train_set.examples.extend(self_replay_examples(
+            model, tok, n_replay, model_key=_cache_key(resolved.name, model_hash(resolved.path)),
+            seed=cfg.seed, info=(lambda m: print(m, flush=True)) if progress and main else None))
+    elif n_replay:
+        from memtune.train.data import replay_examples
+
+        train_set.examples.extend(replay_examples(tok, n_replay))
     model = recipe.prepare_model(model, cfg, hyper)
     gc.collect()
     release_memory()  # the load's transient copies
@@ -194,12 +213,6 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     if cfg.gradient_checkpointing:
         recipe.enable_gradient_checkpointing(model)
     model.train()
-    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    train_set = tokenize_all(tok, bundle.train, cfg.max_length)
-    if cfg.replay_fraction and train_set.examples:
-        from memtune.train.data import replay_examples
-
-        train_set.examples.extend(replay_examples(tok, round(cfg.replay_fraction * len(train_set.examples))))
     eval_set = tokenize_all(tok, bundle.eval, cfg.max_length).examples
     probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
     system = default_system_prompt(bundle.metadata, bundle.train)

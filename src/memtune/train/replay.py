@@ -1,0 +1,116 @@
+"""Self-replay: rehearsal text written by the base model itself.
+
+Training on the memory sharpens the model everywhere (measured on SmolLM2: next-token
+entropy on ordinary prose fell from 2.9 to 2.0 nats and its loss rose ~25 %). Mixing in
+text the *base model* wrote, with loss on every token, pulls the adapter back towards the
+base model's own distribution on everything that is not the memory: in expectation that
+loss is the KL divergence from the base model, minimised when the adapter leaves
+ordinary text alone. Unlike a fixed paragraph sample it is endless and varied, and it
+works for any base model.
+
+Samples start from the opening words of the shipped replay text's sentences, are drawn
+with plain sampling (temperature 1, no top-k/top-p, so they follow the model's true
+distribution) and are cached per model fingerprint: written once, reused by every run.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from memtune.train.data import Example
+
+SAMPLE_TOKENS = 96
+"""New tokens per sample: about the length of a training example."""
+
+
+def replay_seeds(text: str | None = None) -> list[str]:
+    """Opening words (3-7) of every sentence of ``text`` (default: the shipped replay sample)."""
+    if text is None:
+        from importlib.resources import files
+
+        text = files("memtune").joinpath("data/replay_text.txt").read_text(encoding="utf-8")
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.split()) >= 4]
+    rng = random.Random(0)
+    return [" ".join(s.split()[: rng.randint(3, 7)]) for s in sentences]
+
+
+def replay_cache_dir() -> Path:
+    from memtune.train.models import cache_root
+
+    return cache_root() / "replay"
+
+
+def _cache_file(model_key: str, count: int, seed: int) -> Path:
+    return replay_cache_dir() / f"{model_key}-n{count}-t{SAMPLE_TOKENS}-s{seed}.json"
+
+
+def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: str, seed: int = 0,
+                         batch_size: int = 16, info: Any = None) -> list[Example]:
+    """``count`` samples of the base model's own text (cached), as loss-on-every-token examples.
+
+    ``model`` must be the *base* model (call before adding the adapter). ``model_key``
+    names the cache entry (the model's fingerprint). A file lock lets distributed ranks
+    share one generation.
+    """
+    if count <= 0:
+        return []
+    from filelock import FileLock
+
+    f = _cache_file(model_key, count, seed)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(f) + ".lock", timeout=30 * 60):
+        if f.is_file():
+            try:
+                rows = json.loads(f.read_text(encoding="utf-8"))
+                if isinstance(rows, list) and len(rows) == count:
+                    return [Example(list(r), list(r)) for r in rows]
+            except (OSError, json.JSONDecodeError):
+                pass  # a damaged cache entry is rewritten below
+        if info is not None:
+            info(f"writing {count} self-replay samples with the base model (once per model; cached in {f.parent})")
+        rows = _generate(model, tokenizer, count, seed=seed, batch_size=batch_size)
+        tmp = f.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows), encoding="utf-8")
+        tmp.replace(f)
+    return [Example(list(r), list(r)) for r in rows]
+
+
+def _generate(model: Any, tokenizer: Any, count: int, *, seed: int, batch_size: int) -> list[list[int]]:
+    import torch
+
+    seeds = replay_seeds()
+    rng = random.Random(seed)
+    prompts = [seeds[i % len(seeds)] for i in range(count)]
+    rng.shuffle(prompts)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    stop = {t for t in (tokenizer.eos_token_id, pad) if t is not None}
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    rows: list[list[int]] = []
+    try:
+        for s in range(0, count, batch_size):
+            enc = [tokenizer(p, add_special_tokens=False).input_ids for p in prompts[s : s + batch_size]]
+            width = max(len(e) for e in enc)
+            ids = torch.tensor([[pad] * (width - len(e)) + e for e in enc], device=device)
+            mask = torch.tensor([[0] * (width - len(e)) + [1] * len(e) for e in enc], device=device)
+            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
+            with torch.no_grad():
+                out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=SAMPLE_TOKENS,
+                                     do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                                     pad_token_id=pad, eos_token_id=sorted(stop) or None)
+            for e, row in zip(enc, out[:, width:].tolist(), strict=True):
+                new = []
+                for t in row:
+                    if t in stop:
+                        break
+                    new.append(t)
+                rows.append(e + new)
+    finally:
+        model.train(was_training)
+    return rows

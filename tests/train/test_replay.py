@@ -1,0 +1,76 @@
+"""Self-replay: text the base model writes, cached per model, learned on every token."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+@pytest.fixture
+def tiny_lm(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+
+
+def test_seeds_are_openings_of_the_shipped_sentences():
+    from memtune.train.replay import replay_seeds
+
+    seeds = replay_seeds()
+    assert len(seeds) > 30
+    assert all(3 <= len(s.split()) <= 7 for s in seeds)
+    two = replay_seeds("One two three four five. Six seven eight nine ten! Short one.")
+    assert len(two) == 2 and two[0].startswith("One two three") and two[1].startswith("Six seven eight")
+    assert two == replay_seeds("One two three four five. Six seven eight nine ten! Short one.")  # deterministic
+
+
+def test_self_replay_generates_once_then_reads_the_cache(tiny_lm, tiny_tokenizer, monkeypatch):
+    import memtune.train.replay as replay
+
+    calls = []
+    real = replay._generate
+    monkeypatch.setattr(replay, "_generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3, batch_size=2)
+    assert len(first) == 5 and calls == [1]
+    for ex in first:
+        assert ex.labels == ex.input_ids  # loss on every token
+        assert len(ex.input_ids) > 3  # the seed words plus generated ones
+    cached = replay._cache_file("tiny-abc", 5, 3)
+    assert cached.is_file() and len(json.loads(cached.read_text())) == 5
+    again = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3)
+    assert calls == [1] and [e.input_ids for e in again] == [e.input_ids for e in first]
+    replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-abc", seed=3)
+    assert calls == [1, 1]  # another count is another entry
+
+
+def test_damaged_cache_is_rewritten(tiny_lm, tiny_tokenizer):
+    import memtune.train.replay as replay
+
+    f = replay._cache_file("tiny-x", 2, 0)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    f.write_text("{not json")
+    out = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-x", seed=0)
+    assert len(out) == 2 and len(json.loads(f.read_text())) == 2
+
+
+def test_generation_restores_training_mode(tiny_lm, tiny_tokenizer):
+    import memtune.train.replay as replay
+
+    tiny_lm.train()
+    replay.self_replay_examples(tiny_lm, tiny_tokenizer, 1, model_key="tiny-mode", seed=0)
+    assert tiny_lm.training
+
+
+def test_training_with_self_replay_adds_the_samples(tiny_config, tmp_path):
+    from memtune.errors import ConfigError
+    from memtune.train import train
+    from memtune.train.replay import replay_cache_dir
+
+    plain = train(tiny_config(out=str(tmp_path / "a")), progress=False)
+    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5, replay_source="self"), progress=False)
+    n = plain.metrics["train_examples"]
+    assert mixed.metrics["train_examples"] == n + round(0.5 * n)
+    assert list(replay_cache_dir().glob("*.json"))  # the samples were cached
+    with pytest.raises(ConfigError, match="replay-source"):
+        train(tiny_config(out=str(tmp_path / "c"), replay_source="web"), progress=False)
