@@ -4,12 +4,14 @@ Prints: adapter keyword recall on held-out phrasings (≥ 0.85), base recall (�
 adapter + retrieval recall (≥ 0.95), control questions answered with invented specifics
 (≤ 20 %), general-text loss change (≤ 5 %), plus base + retrieval and leaks for context.
 
-Run (after ingest → export → train):
-    .venv/bin/python benchmarks/bench_quality.py --adapter .memtune/adapters/memtune \
-        --bundle .memtune/bundles/memtune --db .memtune/memtune.db [--out DIR] [--limit N] [--strict]
+The whole pipeline on a memory (ingest → export → train the default model with the
+`memtune run` recipe → this), e.g. the shipped example memory:
+    .venv/bin/python benchmarks/bench_quality.py --memory examples/memtune --work-dir /tmp/q
 
-The full pipeline (ingest the example memory, export, train the default model, then this)
-is wired in by the lead once ``memtune run`` exists; until then pass an adapter.
+Or on an adapter you already trained:
+    .venv/bin/python benchmarks/bench_quality.py --adapter ADAPTER --bundle BUNDLE --db DB [--out DIR] [--strict]
+
+Training time and tokens/s are printed from the adapter's memtune.json (target ≤ 600 s).
 """
 
 from __future__ import annotations
@@ -39,9 +41,22 @@ def _target(key: str, op: str, t: float) -> str:
     return f"{op} {t:g} %" if key == "general_loss_change_pct" else f"{op} {t:g}"
 
 
+def _train_metrics(adapter: Path) -> dict:
+    """train_seconds / tokens_per_s / steps from the adapter's memtune.json (empty if absent)."""
+    try:
+        lineage = json.loads((adapter / "memtune.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+    m = lineage.get("metrics") or {}
+    return {k: m.get(k) for k in ("train_seconds", "tokens_per_s", "steps", "epochs_run", "train_examples")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--adapter", type=Path, required=True, help="adapter dir written by `memtune train`")
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--adapter", type=Path, help="adapter dir written by `memtune train`")
+    src.add_argument("--memory", type=Path, help="memory folder/files: run ingest → export → train first")
+    ap.add_argument("--work-dir", type=Path, help="with --memory: where the store, bundle and adapter go")
     ap.add_argument("--bundle", type=Path, help="bundle with held-out probes.jsonl (default: from memtune.json)")
     ap.add_argument("--db", help="guideline store (enables the retrieval conditions)")
     ap.add_argument("--probes", type=Path, action="append", default=[], help="extra probe file (repeatable)")
@@ -56,6 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     from memtune.errors import MemtuneError
     from memtune.evaluate import evaluate
 
+    if args.memory is not None:
+        from memtune.run import RunConfig, run
+
+        work = args.work_dir or Path(".memtune") / "bench-quality"
+        args.db = args.db or str(work / "memtune.db")
+        print(f"memtune run {args.memory} (work dir {work}) ...", file=sys.stderr)
+        try:
+            res = run(RunConfig(paths=[str(args.memory)], db=args.db, work_dir=str(work), skip_eval=True),
+                      say=lambda m: print(m, file=sys.stderr))
+        except MemtuneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        args.adapter, args.bundle = Path(res.path("train")), Path(res.path("export"))
+    metrics = _train_metrics(args.adapter)
     t0 = time.perf_counter()
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -72,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     checks = report.target_checks()
     h = report.headline()
     if args.json:
-        print(json.dumps({"figures": h, "targets": checks, "seconds": round(time.perf_counter() - t0, 1),
+        print(json.dumps({"figures": h, "targets": checks, "training": metrics, "seconds": round(time.perf_counter() - t0, 1),
                           "probes": len(report.probes), "controls": len(report.controls)}, indent=2))
     else:
         print(f"\nadapter {args.adapter}  ·  {len(report.probes)} probes, {len(report.controls)} controls, "
@@ -83,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
             met = "–" if c["met"] is None else ("yes" if c["met"] else "NO")
             print(f"{name:40} {_fmt(key, c['value']):>10} {_target(key, c['op'], c['target']):>10}  {met}")
         print(f"{'base + retrieval recall':40} {_fmt('x', h['base_rag_recall']):>10}")
+        if metrics.get("train_seconds") is not None:
+            print(f"{'training (optimizer steps), s':40} {metrics['train_seconds']:>10.0f} {'<= 600':>10}  "
+                  f"{'yes' if metrics['train_seconds'] <= 600 else 'NO'}   ({metrics.get('tokens_per_s')} tok/s)")
         print(f"{'secret leaks in answers':40} {report.leak_count:>10}")
         for w in report.warnings:
             print(f"warning: {w}")

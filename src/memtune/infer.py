@@ -75,12 +75,12 @@ def generate(
     """Answers for many conversations, batched (left-padded, similar lengths together)."""
     import torch
 
-    from memtune.train.data import end_of_turn_ids, render
+    from memtune.train.data import encode_chat, end_of_turn_ids
 
     eot = set(end_of_turn_ids(tokenizer))
     kw = _gen_kwargs(tokenizer, max_new_tokens, temperature, top_p)
     pad = kw["generation_config"].pad_token_id
-    prompts = [tokenizer(render(tokenizer, c, add_generation_prompt=True), add_special_tokens=False).input_ids for c in conversations]
+    prompts = [encode_chat(tokenizer, c) for c in conversations]
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out: list[str] = [""] * len(prompts)
     dev = _device_of(model)
@@ -141,11 +141,10 @@ class Assistant:
         import torch
         from transformers import TextIteratorStreamer
 
-        from memtune.train.data import render
+        from memtune.train.data import encode_chat
 
         conv = messages or _conversation(question, context, system if system is not None else self.system)
-        ids = self.tokenizer(render(self.tokenizer, conv, add_generation_prompt=True), add_special_tokens=False,
-                             return_tensors="pt").input_ids.to(_device_of(self.model))
+        ids = torch.tensor([encode_chat(self.tokenizer, conv)], device=_device_of(self.model))
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kw = _gen_kwargs(self.tokenizer, max_new_tokens, temperature, top_p)
         errors: list[BaseException] = []

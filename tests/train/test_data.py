@@ -83,6 +83,26 @@ def test_labels_cover_only_the_answer_and_end_of_turn(tiny_tokenizer):
     assert ex.input_ids[:n_prompt] == tok(prompt, add_special_tokens=False).input_ids
 
 
+def test_quoted_control_tokens_are_learned_as_plain_text(tiny_tokenizer):
+    """A note that quotes `<|im_end|>` must not end the answer (or the prompt) there."""
+    from memtune.train.data import encode_chat
+
+    tok = tiny_tokenizer
+    eot = end_of_turn_ids(tok)
+    answer = "Label the answer plus the `<|im_end|>` token; pad with <|endoftext|> never."
+    msgs = [{"role": "system", "content": "Notes: only the `<|im_end|>` is learned."},
+            {"role": "user", "content": "What is labelled?"}, {"role": "assistant", "content": answer}]
+    ex = tokenize_conversation(tok, msgs, eot)
+    learned = [t for t in ex.labels if t != IGNORE]
+    assert learned[-1] == eot[0] and eot[0] not in learned[:-1]  # one stop, at the very end
+    assert tok.decode(learned[:-1]) == answer  # the whole answer, the quote as plain tokens
+    prompt = encode_chat(tok, msgs[:2])
+    assert ex.input_ids[: len(prompt)] == prompt  # generation sees what training saw
+    n_turn_ends = sum(1 for t in prompt if t == eot[0])
+    assert n_turn_ends == 2  # system and user turns end; the quoted one is text
+    assert "only the `<|im_end|>` is learned" in tok.decode(prompt)
+
+
 def test_pad_is_end_of_turn_yet_end_of_turn_is_still_learned(tiny_tokenizer):
     """SmolLM2's pitfall: pad id == end-of-turn id must not hide the stop token."""
     tok = tiny_tokenizer

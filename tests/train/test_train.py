@@ -218,3 +218,23 @@ def test_replay_fraction_mixes_plain_text_into_training(tiny_config, tmp_path):
     assert mixed.steps > plain.steps
     with pytest.raises(ConfigError, match="replay-fraction"):
         train(tiny_config(out=str(tmp_path / "c"), replay_fraction=2), progress=False)
+
+
+def test_skip_layers_leaves_the_first_layers_without_lora(tiny_config, tmp_path):
+    from memtune.errors import ConfigError
+    from memtune.infer import load_assistant
+
+    res = train(tiny_config(out=str(tmp_path / "a"), skip_layers=1), progress=False)
+    keys = list(_weights(res.out_dir / "adapter_model.safetensors"))
+    assert keys and all(".layers.1." in k for k in keys), keys  # the tiny llama has layers 0 and 1
+    assert json.loads((res.out_dir / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    assert load_assistant(res.out_dir).ask("What is the rule?", max_new_tokens=4) is not None
+    half = train(tiny_config(out=str(tmp_path / "h"), skip_layers=0.5), progress=False)  # a share: 1 of 2
+    assert json.loads((half.out_dir / "adapter_config.json").read_text())["layers_to_transform"] == [1]
+    few = train(tiny_config(out=str(tmp_path / "f"), skip_layers=0.4), progress=False)  # rounds down to none
+    assert json.loads((few.out_dir / "adapter_config.json").read_text())["layers_to_transform"] is None
+    with pytest.raises(ConfigError, match="leaves no layer to adapt"):
+        train(tiny_config(out=str(tmp_path / "b"), skip_layers=2), progress=False)
+    for bad in (-1, 2.5):
+        with pytest.raises(ConfigError, match="skip-layers"):
+            train(tiny_config(out=str(tmp_path / "c"), skip_layers=bad), progress=False)

@@ -24,6 +24,11 @@ def _opt(*names: str, help: str, panel: str = _T, **kw: Any) -> Any:  # noqa: A0
     return typer.Option(*names, help=help, rich_help_panel=panel, show_default=False, **kw)
 
 
+def _whole(v: float | None) -> float | int | None:
+    """10.0 from the command line is the layer count 10; 0.33 stays a fraction."""
+    return int(v) if v is not None and v >= 1 and v == int(v) else v
+
+
 @app.command("train")
 def train_cmd(
     bundle: Annotated[Path | None, typer.Argument(help="Bundle directory written by `memtune export`.",
@@ -41,6 +46,9 @@ def train_cmd(
     rank: Annotated[int | None, _opt("--rank", help="LoRA rank (default: the bundle's adapter_config.json).")] = None,
     alpha: Annotated[int | None, _opt("--alpha", help="LoRA alpha (default: the bundle's, else 2 x rank).")] = None,
     dropout: Annotated[float | None, _opt("--dropout", help="LoRA dropout (default: the bundle's).")] = None,
+    skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
+                                              "fraction below 1 of them): the backward pass stops above them, "
+                                              "~40% faster with 10 of 30 (default 0).")] = None,
     target_modules: Annotated[str | None, _opt("--target-modules", help="Comma-separated module names or "
                                                "all-linear (default: the bundle's).")] = None,
     batch_size: Annotated[int | None, _opt("--batch-size", help="Examples per micro-batch (default 8).")] = None,
@@ -109,7 +117,7 @@ def train_cmd(
         flags: dict[str, Any] = {
             "bundle": str(bundle) if bundle else None, "out": str(out) if out else None, "method": method,
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
-            "dropout": dropout, "target_modules": target_modules, "batch_size": batch_size,
+            "dropout": dropout, "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
             "replay_fraction": replay_fraction, "replay_source": replay_source,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,

@@ -100,10 +100,9 @@ def _fallback_prompt(messages: Sequence[Message]) -> str:
 def encode_prompt(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
     """Exactly how training and evaluation render a conversation (memtune.train.data.render)."""
     if getattr(tokenizer, "chat_template", None):
-        from memtune.train.data import render
+        from memtune.train.data import encode_chat
 
-        text = render(tokenizer, list(messages), add_generation_prompt=True)
-        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return encode_chat(tokenizer, [dict(m) for m in messages])
     return list(tokenizer(_fallback_prompt(messages), add_special_tokens=True)["input_ids"])
 
 

@@ -44,6 +44,10 @@ class TrainConfig:
     alpha: int | None = None
     dropout: float | None = None
     target_modules: list[str] | str | None = None
+    skip_layers: int | float = 0
+    """LoRA/QLoRA: leave the first N transformer layers without an adapter (a fraction below
+    1 = that share of the model's layers, rounded down). The backward pass then stops above
+    them (SmolLM2, 10 of 30: ~40% more tokens/s). ``memtune run`` uses 1/3."""
     batch_size: int = 8
     grad_accum: int = 1
     max_length: int = 512
@@ -121,6 +125,9 @@ class TrainConfig:
             p.append(f"replay-fraction {self.replay_fraction!r} must be a number in 0..1")
         if self.replay_source not in REPLAY_SOURCES:
             p.append(f"replay-source {self.replay_source!r} must be one of {', '.join(REPLAY_SOURCES)}")
+        sl = self.skip_layers
+        if isinstance(sl, bool) or not isinstance(sl, (int, float)) or sl < 0 or (sl >= 1 and sl != int(sl)):
+            p.append(f"skip-layers must be a whole number of layers or a fraction below 1 (got {sl!r})")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
         if not 0 <= self.warmup_ratio < 1:

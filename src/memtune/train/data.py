@@ -228,6 +228,64 @@ def render(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_pro
     return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
 
 
+_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
+
+
+def _special_strings(tokenizer: Any) -> list[str]:
+    """The text forms of the tokenizer's special tokens, longest first."""
+    found = set(getattr(tokenizer, "all_special_tokens", None) or [])
+    for tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
+        if getattr(tok, "special", False):
+            found.add(str(tok.content))
+    return sorted((t for t in found if t), key=len, reverse=True)
+
+
+def defuse(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
+    """Messages whose special-token strings (a note quoting ``<|im_end|>``) are swapped for
+    private-use placeholders, and the strings they stand for.
+
+    Left alone, the tokenizer reads such text as the real control token: a training answer
+    that quotes it is cut there (the model learns to stop mid-sentence) and a prompt that
+    quotes it ends the turn early. :func:`encode` turns the placeholders back into the
+    string's *plain* tokens.
+    """
+    specials = [t for t in _special_strings(tokenizer) if any(t in (m.get("content") or "") for m in messages)]
+    if not specials:
+        return messages, []
+    out = []
+    for m in messages:
+        content = m.get("content") or ""
+        for i, t in enumerate(specials):
+            content = content.replace(t, f"\ue000{i}\ue001")
+        out.append({**m, "content": content})
+    return out, specials
+
+
+def encode(tokenizer: Any, text: str, specials: Sequence[str] = ()) -> list[int]:
+    """Token ids of rendered text: template markers as control tokens, placeholders from
+    :func:`defuse` as the plain tokens of the text they stand for."""
+    if not text:
+        return []
+    if not specials:
+        return tokenizer(text, add_special_tokens=False).input_ids
+    ids: list[int] = []
+    pos = 0
+    for m in _PLACEHOLDER.finditer(text):
+        if m.start() > pos:
+            ids += tokenizer(text[pos : m.start()], add_special_tokens=False).input_ids
+        ids += tokenizer(specials[int(m.group(1))], add_special_tokens=False, split_special_tokens=True).input_ids
+        pos = m.end()
+    if pos < len(text):
+        ids += tokenizer(text[pos:], add_special_tokens=False).input_ids
+    return ids
+
+
+def encode_chat(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool = True) -> list[int]:
+    """A conversation's prompt ids, exactly as training tokenises it (see :func:`defuse`)."""
+    safe, specials = defuse(tokenizer, list(messages))
+    return encode(tokenizer, render(tokenizer, safe, add_generation_prompt=add_generation_prompt), specials)
+
+
 def end_of_turn_ids(tokenizer: Any) -> list[int]:
     """Token ids that end an assistant turn in this tokenizer's chat template (+ eos)."""
     ids: list[int] = []
@@ -266,11 +324,12 @@ def tokenize_conversation(tokenizer: Any, messages: list[dict[str, str]], eot: S
     ids: list[int] = []
     labels: list[int] = []
     done = 0  # characters of the full rendering already tokenised
+    messages, specials = defuse(tokenizer, messages)
     full = render(tokenizer, messages)
     eot_texts = [t for t in tokenizer.convert_ids_to_tokens(list(eot)) if t]
 
     def enc(text: str) -> list[int]:
-        return tokenizer(text, add_special_tokens=False).input_ids if text else []
+        return encode(tokenizer, text, specials)
 
     for i, m in enumerate(messages):
         if m["role"] != "assistant":

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
 import importlib.util
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from memtune.errors import ModelError
+from memtune.errors import ConfigError, ModelError
 from memtune.train.config import DEFAULT_DROPOUT, DEFAULT_LR, DEFAULT_RANK, TrainConfig
 
 ALL_LINEAR = "all-linear"
@@ -104,10 +105,31 @@ def prepare_model(model: Any, cfg: TrainConfig, hyper: Hyper) -> Any:
         lora_dropout=hyper.dropout,
         target_modules=_targets(model, hyper.target_modules),
         bias="none",
+        layers_to_transform=_adapted_layers(model, cfg.skip_layers),
     )
     with warnings.catch_warnings():  # peft calls a transformers API deprecated for v6
         warnings.filterwarnings("ignore", category=FutureWarning)
         return get_peft_model(model, lcfg)
+
+
+def _adapted_layers(model: Any, skip: float) -> list[int] | None:
+    """Indices of the layers that get LoRA when the first ``skip`` are left out (None = all);
+    a fraction below 1 is that share of the layers, rounded down."""
+    if not skip:
+        return None
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if not isinstance(n, int):
+        raise ConfigError("--skip-layers: the model's config does not say how many layers it has",
+                          hint="train without --skip-layers")
+    if skip < 1:
+        skip = math.floor(skip * n + 1e-6)
+        if not skip:
+            return None
+    skip = int(skip)
+    if skip >= n:
+        raise ConfigError(f"--skip-layers {skip} leaves no layer to adapt: the model has {n}",
+                          hint=f"pass a number below {n} (e.g. {n // 3})")
+    return list(range(skip, n))
 
 
 @functools.cache

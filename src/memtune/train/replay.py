@@ -23,8 +23,8 @@ from typing import Any
 
 from memtune.train.data import Example
 
-SAMPLE_TOKENS = 96
-"""New tokens per sample: about the length of a training example."""
+SAMPLE_TOKENS = 64
+"""New tokens per sample: with the seed words, about a short training example."""
 
 
 def replay_seeds(text: str | None = None) -> list[str]:
