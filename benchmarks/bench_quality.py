@@ -11,7 +11,8 @@ The whole pipeline on a memory (ingest → export → train the default model wi
 Or on an adapter you already trained:
     .venv/bin/python benchmarks/bench_quality.py --adapter ADAPTER --bundle BUNDLE --db DB [--out DIR] [--strict]
 
-Training time and tokens/s are printed from the adapter's memtune.json (target ≤ 600 s).
+Training time and tokens/s are printed from the adapter's memtune.json: the training stage's wall clock
+(target ≤ 600 s) and the part of it spent in optimizer steps.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ def _train_metrics(adapter: Path) -> dict:
     except (OSError, json.JSONDecodeError):
         return {}
     m = lineage.get("metrics") or {}
-    return {k: m.get(k) for k in ("train_seconds", "tokens_per_s", "steps", "epochs_run", "train_examples")}
+    return {k: m.get(k) for k in ("train_seconds", "wall_seconds", "tokens_per_s", "steps", "epochs_run",
+                                       "train_examples")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:40} {_fmt(key, c['value']):>10} {_target(key, c['op'], c['target']):>10}  {met}")
         print(f"{'base + retrieval recall':40} {_fmt('x', h['base_rag_recall']):>10}")
         if metrics.get("train_seconds") is not None:
-            print(f"{'training (optimizer steps), s':40} {metrics['train_seconds']:>10.0f} {'<= 600':>10}  "
-                  f"{'yes' if metrics['train_seconds'] <= 600 else 'NO'}   ({metrics.get('tokens_per_s')} tok/s)")
+            print(f"{'training (optimizer steps), s':40} {metrics['train_seconds']:>10.0f} {'':>10}  "
+                  f"     ({metrics.get('tokens_per_s')} tok/s, {metrics.get('steps')} steps)")
+        if metrics.get("wall_seconds") is not None:  # loading, self-replay, steps, per-epoch checks, saving
+            wall = metrics["wall_seconds"]
+            print(f"{'training stage, wall clock, s':40} {wall:>10.0f} {'<= 600':>10}  {'yes' if wall <= 600 else 'NO'}")
         print(f"{'secret leaks in answers':40} {report.leak_count:>10}")
         for w in report.warnings:
             print(f"warning: {w}")

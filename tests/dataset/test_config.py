@@ -31,12 +31,13 @@ def test_environment_is_read_with_precedence():
         "AGENT_MEMORY_LORA_TARGET_MODEL": "llama",
         "AGENT_MEMORY_LORA_MIN_PRIORITY": "70",
         "MEMTUNE_EXPORT_SEED": "7",
+        "MEMTUNE_EXPORT_RAG_COPIES": "0.25",
     }
     c = ExportConfig.from_sources(env=env)
     assert (c.format, c.examples_per_guideline, c.include_negative, str(c.output_path)) == (
         "alpaca", 3, False, "lora-export")
     assert (c.lora_rank, c.lora_alpha, c.lora_dropout, c.target_model, c.seed) == (16, 32, 0.05, "llama", 7)
-    assert c.filter.priority_min == 70
+    assert c.filter.priority_min == 70 and c.rag_copies == 0.25
     # MEMTUNE_* beats AGENT_MEMORY_LORA_*; an explicit argument beats both
     env["MEMTUNE_EXPORT_FORMAT"] = "sharegpt"
     assert ExportConfig.from_sources(env=env).format == "sharegpt"
@@ -51,14 +52,14 @@ def test_every_problem_is_reported_at_once():
     env = {"AGENT_MEMORY_LORA_EXAMPLES_PER_GUIDELINE": "many", "MEMTUNE_EXPORT_INCLUDE_NEGATIVE": "perhaps"}
     with pytest.raises(ConfigError) as err:
         ExportConfig.from_sources(env=env, format="csv", split_ratio=0.9, split_by="file", rag_fraction=2.0,
-                                  lora_rank=0, paraphrase_url="ftp://x", filter=GuidelineFilter(tags_mode="some",
+                                  rag_copies=-1, lora_rank=0, paraphrase_url="ftp://x", filter=GuidelineFilter(tags_mode="some",
                                                                                                 priority_min=120))
     problems = " | ".join(err.value.problems)
     for needle in ("EXAMPLES_PER_GUIDELINE", "INCLUDE_NEGATIVE", "format 'csv'", "split ratio", "split by",
-                   "rag fraction", "LoRA rank", "paraphrase URL", "paraphrase model", "tags mode", "priority min",
+                   "rag fraction", "rag copies", "LoRA rank", "paraphrase URL", "paraphrase model", "tags mode", "priority min",
                    "output path"):
         assert needle in problems, needle
-    assert len(err.value.problems) >= 12
+    assert len(err.value.problems) >= 13
 
 
 def test_direct_construction_validates_too():

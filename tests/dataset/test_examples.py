@@ -141,6 +141,21 @@ def test_retrieval_examples_carry_the_note_and_distractors(guidelines):
     assert all(NOTES_HEADER not in e.system for e in plain)
 
 
+def test_note_copies_are_added_on_top_of_the_closed_book_examples(guidelines):
+    g = by_name(guidelines, "Resolver Order")
+    plain = generate_examples(g, 12, seed=4, distractors=guidelines)
+    both = generate_examples(g, 12, seed=4, distractors=guidelines, rag_copies=0.5)
+    assert both[: len(plain)] == plain, "turning copies on leaves the closed-book examples as they were"
+    copies = both[len(plain):]
+    assert 2 <= len(copies) <= 10
+    for c in copies:
+        original = next(e for e in plain if e.question == c.question and e.context == c.context)
+        assert c.answer == original.answer and not c.is_negative and original.rag == "none"
+        assert c.rag == "gold" and g.id in c.note_ids and "EstateCrudResolver" in c.system
+    assert len(generate_examples(g, 12, seed=4, distractors=guidelines, rag_copies=1.0)) == len(plain) + sum(
+        not e.is_negative for e in plain)
+
+
 def test_every_example_is_asked_under_the_one_short_system_prompt(guidelines):
     assert len(DEFAULT_SYSTEM_PROMPT.split()) <= 20, "the system prompt is in every example: keep it short"
     for g in guidelines:

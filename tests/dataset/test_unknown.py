@@ -11,6 +11,7 @@ from memtune.dataset import ExportConfig, export_guidelines_as_lora
 from memtune.dataset.questions import PROBE_MARKERS
 from memtune.dataset.unknown import (
     ANSWERS,
+    DETAIL_QUESTIONS,
     UNKNOWN_TOPICS,
     answer_for,
     mentioned_topics,
@@ -28,7 +29,7 @@ def _has(term: str, text: str) -> bool:
 
 def test_topics_are_disjoint_from_the_evaluation_controls():
     for t in UNKNOWN_TOPICS:
-        text = f"{t.np} {t.vp or ''}"
+        text = " ".join([t.np, t.vp or "", *DETAIL_QUESTIONS.get(t.np, ())])
         for c in CONTROL_TOPICS:
             assert not any(_has(term, text) for term in c.terms), (t.np, c.question)
             assert not any(_has(term, c.question) for term in t.terms), (t.np, c.question)
@@ -48,6 +49,18 @@ def test_every_answer_is_read_as_admitting_by_the_control_classifier(seed):
         t = UNKNOWN_TOPICS[0]
         assert classify_control(answer_for(t, "What about it?", k)).label == "admits"
         assert not find_specifics(answer_for(t, "What about it?", k))
+
+
+def test_specific_value_questions_are_asked_early_for_every_topic():
+    """Controls ask for one value ("Which port ...?"); training must refuse that shape too."""
+    assert set(DETAIL_QUESTIONS) == {t.np for t in UNKNOWN_TOPICS}
+    details = {q for qs in DETAIL_QUESTIONS.values() for q in qs}
+    qs = unknown_questions(2 * len(UNKNOWN_TOPICS), seed=3)
+    asked = [q for q in qs if q.question in details]
+    assert {q.topic.np for q in asked} == {t.np for t in UNKNOWN_TOPICS}  # each topic, within two rounds
+    assert len(asked) < len(qs)  # the memory-style templates are still there
+    for q in asked:
+        assert classify_control(q.answer, q.question).label == "admits"
 
 
 def test_deterministic_and_topics_the_memory_mentions_are_skipped():

@@ -8,6 +8,7 @@ import time
 import httpx
 import pytest
 
+from memtune.dataset.prompts import NOTES_HEADER
 from memtune.serve.engine import Completion, GenParams, ask_messages
 from memtune.serve.service import ServeConfig
 
@@ -226,7 +227,7 @@ def test_rag_puts_store_hits_in_the_prompt(serve, sqlite_store):
     system = seen[0][0]
     assert system["role"] == "system" and "Makefiles" not in system["content"]
     # the notes look exactly like the retrieval-style training examples
-    assert system["content"].startswith("TRAINED SYSTEM PROMPT\n\nNotes from the project memory")
+    assert system["content"].startswith("TRAINED SYSTEM PROMPT\n\n" + NOTES_HEADER)
     assert "[1] Node version (" in system["content"] and "nvm use 22" in system["content"]
     assert seen[1][0]["content"].startswith("Be brief.") and "nvm use 22" in seen[1][0]["content"]
 

@@ -30,28 +30,36 @@ def test_self_replay_generates_once_then_reads_the_cache(tiny_lm, tiny_tokenizer
 
     calls = []
     real = replay._generate
-    monkeypatch.setattr(replay, "_generate", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3, batch_size=2)
-    assert len(first) == 5 and calls == [1]
+    monkeypatch.setattr(replay, "_generate", lambda *a, **k: calls.append(k["chunk"]) or real(*a, **k))
+    first = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3, batch_size=16)
+    assert len(first) == 5 and calls == [0]
     for ex in first:
         assert ex.labels == ex.input_ids  # loss on every token
         assert len(ex.input_ids) > 3  # the seed words plus generated ones
-    cached = replay._cache_file("tiny-abc", 5, 3)
-    assert cached.is_file() and len(json.loads(cached.read_text())) == 5
+    cached = replay._cache_file("tiny-abc", 0, 3)
+    assert cached.is_file() and len(json.loads(cached.read_text())) == replay.CHUNK
     again = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3)
-    assert calls == [1] and [e.input_ids for e in again] == [e.input_ids for e in first]
-    replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-abc", seed=3)
-    assert calls == [1, 1]  # another count is another entry
+    assert calls == [0] and [e.input_ids for e in again] == [e.input_ids for e in first]
+    fewer = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-abc", seed=3)
+    assert calls == [0] and [e.input_ids for e in fewer] == [e.input_ids for e in first[:2]]  # same chunk
+    more = replay.self_replay_examples(tiny_lm, tiny_tokenizer, replay.CHUNK + 3, model_key="tiny-abc", seed=3)
+    assert calls == [0, 1] and len(more) == replay.CHUNK + 3  # only the missing chunk is written
+    assert [e.input_ids for e in more[:5]] == [e.input_ids for e in first]
+    other = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=4)
+    assert calls == [0, 1, 0] and [e.input_ids for e in other] != [e.input_ids for e in first]
 
 
 def test_damaged_cache_is_rewritten(tiny_lm, tiny_tokenizer):
     import memtune.train.replay as replay
 
-    f = replay._cache_file("tiny-x", 2, 0)
+    f = replay._cache_file("tiny-x", 0, 0)
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text("{not json")
     out = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-x", seed=0)
-    assert len(out) == 2 and len(json.loads(f.read_text())) == 2
+    assert len(out) == 2 and len(json.loads(f.read_text())) == replay.CHUNK
+    f.write_text("[[1, 2]]")  # valid JSON, wrong size: rewritten too
+    assert len(replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-x", seed=0)) == 2
+    assert len(json.loads(f.read_text())) == replay.CHUNK
 
 
 def test_generation_restores_training_mode(tiny_lm, tiny_tokenizer):

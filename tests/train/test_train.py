@@ -52,7 +52,8 @@ def test_adapter_dir_layout_and_lineage(tiny_config):
     assert info["base_model"]["hash"].startswith("sha256:")
     assert info["dataset"]["fingerprint"] == "sha256:test-bundle"
     assert info["guidelines"] == [{"id": i, "version": 1} for i in range(1, 5)]
-    assert set(info["metrics"]) >= {"eval_loss", "probe_recall", "tokens_per_s", "steps", "best_epoch"}
+    assert set(info["metrics"]) >= {"eval_loss", "probe_recall", "tokens_per_s", "steps", "best_epoch", "wall_seconds"}
+    assert info["metrics"]["wall_seconds"] >= info["metrics"]["train_seconds"] > 0
     curves = json.loads((out / "curves.json").read_text())
     assert len(curves["train"]) == res.steps == 6  # 12 examples / batch 4 × 2 epochs
     assert [e["epoch"] for e in curves["epochs"]] == [1, 2]

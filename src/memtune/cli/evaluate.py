@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, print_json
+from memtune.evaluate.controls import DEFAULT_N_CONTROLS
 from memtune.store import RELEVANCE_RATIO
 
 _STAGES = {"retrieve": "Retrieving notes", "forgetting:base": "General-text loss (base)",
@@ -44,7 +45,7 @@ def eval_cmd(
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together.")] = 8,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Ask questions the memory cannot answer.")] = True,
-    n_controls: Annotated[int, typer.Option("--n-controls", help="How many control questions.")] = 12,
+    n_controls: Annotated[int, typer.Option("--n-controls", help="How many control questions (topics the memory never mentions).")] = DEFAULT_N_CONTROLS,
     forgetting: Annotated[bool, typer.Option("--forgetting/--no-forgetting", help="Measure general-text loss base vs adapter.")] = True,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, mps (default: the best available).")] = None,
     json_out: JsonOption = False,

@@ -41,9 +41,12 @@ def export_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output directory.")] = False,
     rag_fraction: Annotated[float | None, typer.Option("--rag-fraction", help="Share of examples with retrieved "
                                                        "notes in the prompt (default 0.3).", show_default=False)] = None,
+    rag_copies: Annotated[float | None, typer.Option(
+        "--rag-copies", help="Share of answers repeated with the right note in the prompt, on top of the "
+        "closed-book examples (teaches copying from retrieved notes; default 0).", show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
-        "'not in the project memory' (default 0; memtune run uses 0.06).", show_default=False)] = None,
+        "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,
     scope: Annotated[str | None, typer.Option("--scope", help="Scope type: global, org, project or session.")] = None,
     scope_id: Annotated[str | None, typer.Option("--scope-id", help="Scope id (e.g. the project name).")] = None,
     category: Annotated[list[str] | None, typer.Option("--category", "-c", help="Category (repeatable).")] = None,
@@ -72,7 +75,7 @@ def export_cmd(
             output_path=out, format=fmt, filter=flt, examples_per_guideline=examples_per_guideline,
             include_negative=negatives, split_ratio=split_ratio, split_by=split_by, target_model=target_model,
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
-            seed=seed, force=force or None, rag_fraction=rag_fraction,
+            seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
             control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
@@ -151,6 +151,7 @@ def generate_examples(
     seed: int,
     include_negative: bool = True,
     rag_fraction: float = 0.0,
+    rag_copies: float = 0.0,
     distractors: Sequence[Any] = (),
     paraphrases: Sequence[str] = (),
     is_train: Callable[[str], bool] | None = None,
@@ -162,6 +163,8 @@ def generate_examples(
     retrieval examples may show next to the right one. ``paraphrases``: extra questions
     (e.g. from an LLM) used like a question family. ``is_train``: the split's verdict for
     a question; the questions are arranged so every guideline has a training example.
+    ``rag_copies``: the share of positive examples repeated with the right note in the prompt
+    (on top of ``n``: closed-book examples are not traded for them).
     """
     rng = random.Random(f"{seed}:{guideline.id}")
     prep = prepared or prepare(guideline)
@@ -229,6 +232,24 @@ def generate_examples(
         form = pick_form(available, q.intent, used, len(out))
         if add(q.text, ctx(round_ or 1, i), available[form], negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
+    if rag_copies > 0:
+        out += _note_copies(guideline, [e for e in out if not e.is_negative and e.rag == "none"], distractors,
+                            rag_copies, rng)
+    return out
+
+
+def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Sequence[Any], share: float,
+                 rng: random.Random) -> list[Example]:
+    """Copies of ``share`` of the examples, asked with the right note shown (and 0-2 near misses).
+
+    Drawn after every closed-book example, so turning copies on leaves those unchanged.
+    """
+    out = []
+    for ex in examples:
+        if rng.random() >= share:
+            continue
+        system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True)
+        out.append(replace(ex, system=system, rag="gold", note_ids=note_ids))
     return out
 
 
@@ -251,7 +272,7 @@ def _merge_paraphrases(questions: list[Question], paraphrases: Sequence[str]) ->
 
 
 def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
-                rng: random.Random) -> tuple[str, str, list[int]]:
+                rng: random.Random, *, gold: bool = False) -> tuple[str, str, list[int]]:
     """The default system prompt, or (with probability rag_fraction) that plus retrieved notes."""
     base = DEFAULT_SYSTEM_PROMPT
     if rag_fraction <= 0 or rng.random() >= rag_fraction:
@@ -262,7 +283,7 @@ def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
     k = min(len(pool), rng.randint(0, MAX_DISTRACTORS))
     shown = rng.sample(pool, k) if k else []
     rag = "gold"
-    if shown and rng.random() < NO_GOLD_SHARE:
+    if shown and not gold and rng.random() < NO_GOLD_SHARE:
         rag = "distractors"
     else:
         shown.insert(rng.randrange(len(shown) + 1), guideline)

@@ -90,6 +90,73 @@ UNKNOWN_TOPICS: tuple[UnknownTopic, ...] = (
     UnknownTopic("the seed data for demos", "load the demo seed data", ("seed data", "fixtures")),
 )
 
+# Questions after one specific value (a name, a number, a path): the shape a user asks when a
+# confident small model is most tempted to make something up. Memory-style templates alone
+# taught the model to refuse "how do we ..." but still answer "which ... ?" with an invention.
+DETAIL_QUESTIONS: dict[str, tuple[str, ...]] = {
+    "the Redis session store": ("Which Redis database number holds the user sessions?",
+                                "How long do sessions live in the Redis session store?"),
+    "the Docker Compose setup": ("Which port does the Docker Compose setup expose for the web app?",
+                                 "What's the name of the Docker Compose file for local services?"),
+    "the release versioning scheme": ("What is the current release version number?",
+                                      "Who approves a new release tag?"),
+    "the on-call rotation": ("Who is on call this week?", "How long is one on-call shift?"),
+    "the OAuth login flow": ("What's the OAuth callback URL?", "Which scopes does the OAuth login request?"),
+    "the translation workflow": ("Which tool manages the translation strings?",
+                                 "What is the default fallback language for translations?"),
+    "the load tests": ("How many virtual users do the load tests simulate?",
+                       "Which script runs the load tests?"),
+    "the API rate limits": ("How many requests per minute does the API allow per client?",
+                            "Which header reports the remaining API rate limit?"),
+    "the Storybook setup": ("Which port does Storybook run on?", "Where are the Storybook stories kept?"),
+    "push notifications": ("Which service sends the push notifications?",
+                           "What's the payload size limit for push notifications?"),
+    "the CSS naming convention": ("What prefix do our CSS class names use?",),
+    "the MongoDB indexes": ("Which fields does the orders collection index in MongoDB?",
+                            "What is the MongoDB connection string for local development?"),
+    "the GDPR data deletion process": ("How many days do we have to delete a user's personal data?",
+                                       "Which script deletes a user's personal data?"),
+    "the branch naming scheme": ("What prefix do feature branches use?",),
+    "the Celery worker queues": ("How many Celery worker queues are there?",
+                                 "Which Celery queue handles the email jobs?"),
+    "the frontend bundle size budget": ("What is the maximum size of the main frontend bundle?",),
+    "the code review rules": ("How many approvals does a pull request need?",
+                              "Who has to review changes to the login code?"),
+    "the accessibility checks": ("Which WCAG level do the accessibility checks enforce?",),
+    "PDF report generation": ("Which library generates the PDF reports?",
+                              "Where are generated PDF reports stored?"),
+    "the websocket reconnect logic": ("How many seconds does the websocket wait before reconnecting?",),
+    "SSL certificate renewal": ("When do the SSL certificates expire?",
+                                "Which tool renews the SSL certificates?"),
+    "the design tokens": ("Where is the design tokens file?", "What is the primary brand colour token?"),
+    "iOS build signing": ("Which Apple team ID signs the iOS build?",),
+    "analytics event naming": ("Which analytics provider receives our events?",
+                               "What case do analytics event names use?"),
+    "the dark theme colours": ("What is the background colour of the dark theme?",),
+    "the log retention period": ("How many days are logs kept?",),
+    "timezone handling": ("Which timezone do we store timestamps in?",),
+    "currency rounding": ("How many decimal places do we round currency amounts to?",),
+    "the A/B testing setup": ("Which tool runs our A/B tests?",),
+    "the support escalation process": ("Who handles a support ticket escalated to level two?",),
+    "the licence check for dependencies": ("Which dependency licences are not allowed?",),
+    "the Jupyter notebook policy": ("Where do the Jupyter notebooks live?",),
+    "the browser support matrix": ("What is the oldest browser version we support?",),
+    "password hashing": ("Which algorithm hashes user passwords?", "How many hashing rounds do passwords use?"),
+    "the CSV customer import": ("Which columns does the customer import CSV need?",),
+    "the retry policy for failed jobs": ("How many times is a failed job retried?",),
+    "the HTTP caching headers": ("What max-age do static assets get?",),
+    "maintenance mode": ("Which environment variable turns on maintenance mode?",),
+    "the dependency update bot": ("How often does the dependency update bot open pull requests?",),
+    "the status page": ("What is the URL of the status page?",),
+    "the web font loading": ("Which web fonts does the site load?",),
+    "the Redux store layout": ("Which slices does the Redux store have?",),
+    "the image thumbnail service": ("What sizes does the image thumbnail service generate?",),
+    "the search ranking tweaks": ("Which field gets the highest boost in search ranking?",),
+    "the seed data for demos": ("Which command loads the demo seed data?",),
+}
+
+_DETAILS = frozenset(q for qs in DETAIL_QUESTIONS.values() for q in qs)
+
 # Every answer admits the gap in words evaluation's control classifier reads as "admits"
 # (no information / does not cover / I don't know) and names no command, path or value.
 ANSWERS = (
@@ -172,6 +239,14 @@ def unknown_questions(n: int, *, seed: int, excluded: Iterable[int] = ()) -> lis
     for t in topics:
         ts = list(base)
         rng.shuffle(ts)
+        # Questions are popped from the end: a topic's specific-value questions come first and
+        # third, so every topic is asked both ways once it has been asked three times.
+        details = list(DETAIL_QUESTIONS.get(t.np, ()))
+        rng.shuffle(details)
+        if details:
+            ts.append(details.pop())
+        if details:
+            ts.insert(len(ts) - 2, details.pop())
         pools.append((t, ts))
     out: list[UnknownQuestion] = []
     seen: set[str] = set()
@@ -180,7 +255,8 @@ def unknown_questions(n: int, *, seed: int, excluded: Iterable[int] = ()) -> lis
             if len(out) >= n:
                 break
             while ts:
-                q = render(ts.pop(), _slots(topic))
+                t = ts.pop()
+                q = t if t in _DETAILS else render(t, _slots(topic))
                 if q is None or question_key(q) in seen:
                     continue
                 seen.add(question_key(q))
@@ -223,5 +299,5 @@ def distractor_notes(notes: Sequence[Any], rng: random.Random, k_max: int = 2) -
     return rng.sample(list(notes), min(len(notes), rng.randint(1, k_max)))
 
 
-__all__ = ["ANSWERS", "UNKNOWN_TOPICS", "UnknownQuestion", "UnknownTopic", "answer_for", "mentioned_topics",
+__all__ = ["ANSWERS", "DETAIL_QUESTIONS", "UNKNOWN_TOPICS", "UnknownQuestion", "UnknownTopic", "answer_for", "mentioned_topics",
            "note_text", "unknown_count", "unknown_questions"]

@@ -118,7 +118,7 @@ def evaluate(
     temperature: float = 0.0,
     batch_size: int = 8,
     controls: bool = True,
-    n_controls: int = 12,
+    n_controls: int = ctl.DEFAULT_N_CONTROLS,
     forgetting: bool = True,
     general_text_file: str | Path | None = None,
     limit: int | None = None,

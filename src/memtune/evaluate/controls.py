@@ -20,6 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+# 24 of the 30 topics: with 12, one answer moved the invented rate by 8 points and two runs of the
+# same recipe could land on either side of a 20 % target; at 24 each answer is about 4 points.
+DEFAULT_N_CONTROLS = 24
 CONTROL_LABELS = ("admits", "hedges", "invents", "vague")
 INVENTED_LABELS = frozenset({"invents", "hedges"})
 
@@ -83,7 +86,7 @@ def _contains_term(corpus_words: set[str], corpus_text: str, term: str) -> bool:
 def select_controls(
     memory_texts: Iterable[str],
     *,
-    n: int = 12,
+    n: int = DEFAULT_N_CONTROLS,
     topics: Sequence[ControlTopic] = CONTROL_TOPICS,
 ) -> tuple[list[ControlTopic], list[ControlTopic]]:
     """(kept, dropped): the first ``n`` topics none of whose terms the memory mentions.

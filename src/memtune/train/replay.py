@@ -44,12 +44,17 @@ def replay_cache_dir() -> Path:
     return cache_root() / "replay"
 
 
-def _cache_file(model_key: str, count: int, seed: int) -> Path:
-    return replay_cache_dir() / f"{model_key}-n{count}-t{SAMPLE_TOKENS}-s{seed}.json"
+CHUNK = 32
+"""Samples per cache file (and per generation batch): runs that want different counts share the
+first chunks, so changing the replay share only generates what is missing."""
+
+
+def _cache_file(model_key: str, chunk: int, seed: int) -> Path:
+    return replay_cache_dir() / f"{model_key}-c{chunk}x{CHUNK}-t{SAMPLE_TOKENS}-s{seed}.json"
 
 
 def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: str, seed: int = 0,
-                         batch_size: int = 16, info: Any = None) -> list[Example]:
+                         batch_size: int = CHUNK, info: Any = None) -> list[Example]:
     """``count`` samples of the base model's own text (cached), as loss-on-every-token examples.
 
     ``model`` must be the *base* model (call before adding the adapter). ``model_key``
@@ -60,38 +65,50 @@ def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: s
         return []
     from filelock import FileLock
 
-    f = _cache_file(model_key, count, seed)
-    f.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(f) + ".lock", timeout=30 * 60):
-        if f.is_file():
-            try:
-                rows = json.loads(f.read_text(encoding="utf-8"))
-                if isinstance(rows, list) and len(rows) == count:
-                    return [Example(list(r), list(r)) for r in rows]
-            except (OSError, json.JSONDecodeError):
-                pass  # a damaged cache entry is rewritten below
-        if info is not None:
-            info(f"writing {count} self-replay samples with the base model (once per model; cached in {f.parent})")
-        rows = _generate(model, tokenizer, count, seed=seed, batch_size=batch_size)
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows), encoding="utf-8")
-        tmp.replace(f)
-    return [Example(list(r), list(r)) for r in rows]
+    chunks = -(-count // CHUNK)
+    rows: list[list[int]] = []
+    replay_cache_dir().mkdir(parents=True, exist_ok=True)
+    with FileLock(str(replay_cache_dir() / f"{model_key}-s{seed}.lock"), timeout=30 * 60):
+        missing = [c for c in range(chunks) if _read_chunk(_cache_file(model_key, c, seed)) is None]
+        if missing and info is not None:
+            info(f"writing {len(missing) * CHUNK} self-replay samples with the base model (once per model; "
+                 f"cached in {replay_cache_dir()})")
+        for c in range(chunks):
+            f = _cache_file(model_key, c, seed)
+            chunk = _read_chunk(f) if c not in missing else None
+            if chunk is None:
+                chunk = _generate(model, tokenizer, CHUNK, seed=seed, chunk=c, batch_size=batch_size)
+                tmp = f.with_suffix(".tmp")
+                tmp.write_text(json.dumps(chunk), encoding="utf-8")
+                tmp.replace(f)
+            rows += chunk
+    return [Example(list(r), list(r)) for r in rows[:count]]
 
 
-def _generate(model: Any, tokenizer: Any, count: int, *, seed: int, batch_size: int) -> list[list[int]]:
+def _read_chunk(f: Path) -> list[list[int]] | None:
+    """A cached chunk, or None when absent or damaged (then it is written again)."""
+    try:
+        rows = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    ok = isinstance(rows, list) and len(rows) == CHUNK and all(isinstance(r, list) and r for r in rows)
+    return rows if ok else None
+
+
+def _generate(model: Any, tokenizer: Any, count: int, *, seed: int, chunk: int = 0,
+              batch_size: int = CHUNK) -> list[list[int]]:
     import torch
 
     seeds = replay_seeds()
-    rng = random.Random(seed)
-    prompts = [seeds[i % len(seeds)] for i in range(count)]
+    rng = random.Random(f"{seed}:{chunk}")
+    prompts = [seeds[(chunk * count + i) % len(seeds)] for i in range(count)]
     rng.shuffle(prompts)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stop = {t for t in (tokenizer.eos_token_id, pad) if t is not None}
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed * 100_003 + chunk)
     rows: list[list[int]] = []
     try:
         for s in range(0, count, batch_size):
