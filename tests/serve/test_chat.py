@@ -93,3 +93,19 @@ def test_cli_chat_end_to_end(tiny):
     assert r.exit_code == 0, r.output
     assert "memtune chat · adapter" in r.stdout
     assert r.stdout.count("assistant> ") == 1 and "(conversation cleared)" in r.stdout
+
+
+def test_retriever_searches_the_question_before_its_context_line(sqlite_store):
+    from memtune.serve.rag import CONTEXT_MARKER, Retriever
+    from memtune.store import GuidelineInput
+
+    sqlite_store.add(GuidelineInput(name="Acme — Project Memory", content="Notes kept in the acme project repository."))
+    sqlite_store.add(GuidelineInput(name="Node", content="Use nvm use 22 before yarn start."))
+    r = Retriever(sqlite_store, k=3, min_ratio=0.0)
+    turn = "How do I run yarn start?" + CONTEXT_MARKER + "I'm working in the acme project repository."
+    assert [h.name for h in r.search(turn)] == ["Node"]
+    assert [h.name for h in r.search("What first?" + CONTEXT_MARKER + "nvm")] == ["Node"]  # context as fallback
+    assert "Acme — Project Memory" in [h.name for h in r.search(turn.replace(CONTEXT_MARKER, " "))]
+    from memtune.dataset.train_script import user_message
+
+    assert user_message("How?", "nvm") == "How?" + CONTEXT_MARKER + "nvm"  # the layout training used

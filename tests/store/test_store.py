@@ -178,6 +178,20 @@ def test_search_min_ratio_drops_hits_far_behind_the_best(any_store):
         s.search("start", min_ratio=1.5)
 
 
+def test_search_question_leaves_a_situational_context_out_unless_the_question_finds_nothing(any_store):
+    s = any_store
+    s.add(gi("Acme — Project Memory", "Notes the agents keep while working on the acme project repository."))
+    s.add(gi("Reset the database", "Run `yarn prisma migrate reset` to wipe the dev database.", category="command"))
+    both = s.search("how do I wipe the dev database? I'm working in the acme project repository.", limit=3)
+    assert "Acme — Project Memory" in [g.name for g, _ in both]  # the context's words pull in the title note
+    hits = s.search_question("How do I wipe the dev database?", "I'm working in the acme project repository.")
+    assert [g.name for g, _ in hits] == ["Reset the database"]
+    # the context is searched when the question alone matches nothing
+    hits = s.search_question("What comes first?", "resetting the database")
+    assert [g.name for g, _ in hits] == ["Reset the database"]
+    assert s.search_question("   ", "") == []
+
+
 def test_search_respects_filter_and_updates(any_store):
     s = any_store
     g = s.add(gi("Cache", "Redis caches sessions", category="architecture"))

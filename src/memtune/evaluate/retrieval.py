@@ -36,18 +36,14 @@ class RetrievedNote:
         return d
 
 
-def search_query(question: str, context: str = "") -> str:
-    """What is searched: the question plus its context line (often a topic hint)."""
-    return f"{question} {context}".strip()
-
-
 def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any = None,
              min_ratio: float = RELEVANCE_RATIO) -> list[RetrievedNote]:
-    """Up to ``k`` best guidelines for a question (``GuidelineStore.search``, best first),
-    without those scoring below ``min_ratio`` × the best (0 = always ``k``)."""
+    """Up to ``k`` best guidelines for a question (``GuidelineStore.search_question``: the question
+    first, its context only as a fallback), best first, without those scoring below
+    ``min_ratio`` × the best (0 = always ``k``)."""
     if k <= 0:
         return []
-    hits = store.search(search_query(question, context), f, limit=k, min_ratio=min_ratio)
+    hits = store.search_question(question, context, f, limit=k, min_ratio=min_ratio)
     return [
         RetrievedNote(
             guideline_id=g.id, version=g.version, name=g.name, category=g.category,

@@ -11,6 +11,8 @@ from typing import Any
 
 from memtune.serve.engine import Message
 
+CONTEXT_MARKER = "\n\nContext: "  # how memtune.dataset joins a question and its context
+
 
 @dataclass
 class Hit:
@@ -36,12 +38,15 @@ class Retriever:
         self.min_ratio = RELEVANCE_RATIO if min_ratio is None else min_ratio
 
     def search(self, query: str) -> list[Hit]:
+        """Notes for a user turn; a trailing "Context: …" line (memtune's question layout) is
+        searched only when the question before it matches nothing (see GuidelineStore.search_question)."""
         if not query.strip():
             return []
-        return [
-            Hit(g.id, g.name, float(s), g.content, g.category)
-            for g, s in self.store.search(query, self.filter, limit=self.k, min_ratio=self.min_ratio)
-        ]
+        question, sep, context = query.rpartition(CONTEXT_MARKER)
+        if not sep:
+            question, context = query, ""
+        hits = self.store.search_question(question, context, self.filter, limit=self.k, min_ratio=self.min_ratio)
+        return [Hit(g.id, g.name, float(s), g.content, g.category) for g, s in hits]
 
 
 def notes_block(hits: list[Hit]) -> str:
