@@ -28,6 +28,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "default"
+CONTEXT_MARKER = "\n\nContext: "  # between a question and its context in one user turn
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -47,7 +48,7 @@ _ROLES = {
 def user_message(question: str, context: str | None = None) -> str:
     """How a question and its optional context become one user turn (alpaca instruction + input)."""
     context = (context or "").strip()
-    return f"{question.strip()}\n\nContext: {context}" if context else question.strip()
+    return f"{question.strip()}{CONTEXT_MARKER}{context}" if context else question.strip()
 
 
 def _turns(items: list[dict[str, Any]], role_key: str, text_key: str) -> list[dict[str, str]]:
