@@ -8,45 +8,40 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
-from memtune.errors import InputError, NotFoundError, StoreError
-from memtune.store import schema
+from memtune.errors import InputError, StoreError
 from memtune.store.migrations import migrate
 from memtune.store.normalize import normalized_hash
+from memtune.store.reads import (
+    _G,
+    _S,
+    _T,
+    _V,
+    RELEVANCE_RATIO,
+    GuidelineReader,
+    _now,
+    _scope_id,
+)
+from memtune.store.runs import IngestLog
 from memtune.store.types import (
     SCOPE_TYPES,
     Guideline,
-    GuidelineFilter,
     GuidelineInput,
-    GuidelineVersion,
     Source,
     UpsertResult,
-    content_hash,
 )
 
-RELEVANCE_RATIO = 0.6
-"""Retrieval (eval's +rag conditions, serve --rag) keeps only notes scoring at least this share
-of the best hit: on the example memory the right note was kept for 146 of 147 held-out
-questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
-the model (NOTES.md)."""
 DEFAULT_DB_PATH = Path(".memtune") / "memtune.db"
-_G, _V, _T, _S = (
-    schema.guidelines,
-    schema.guideline_versions,
-    schema.guideline_tags,
-    schema.guideline_sources,
-)
+__all__ = ["DEFAULT_DB_PATH", "RELEVANCE_RATIO", "GuidelineStore", "ScopeIndex", "resolve_db_url"]
 
 
 def resolve_db_url(db: str | os.PathLike[str] | None = None) -> str:
@@ -61,14 +56,6 @@ def resolve_db_url(db: str | os.PathLike[str] | None = None) -> str:
             value = "postgresql+psycopg://" + value.split("://", 1)[1]
         return value
     return "sqlite:///" + str(Path(value).expanduser().absolute())
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _scope_id(scope_type: str, scope_id: str | None) -> str:
-    return "" if scope_type == "global" else (scope_id or "")
 
 
 def _validate_input(inp: GuidelineInput) -> None:
@@ -87,7 +74,7 @@ def _validate_input(inp: GuidelineInput) -> None:
         raise InputError("; ".join(problems), hint="fix the value(s) and try again")
 
 
-class GuidelineStore:
+class GuidelineStore(GuidelineReader, IngestLog):
     """Read and write guidelines. Safe to share between threads (one connection per call)."""
 
     def __init__(self, db: str | os.PathLike[str] | None = None, *, echo: bool = False) -> None:
@@ -521,280 +508,6 @@ class GuidelineStore:
             },
         )
 
-    # ------------------------------------------------------------------ reads
-    def get(self, guideline_id: int, *, with_versions: bool = False) -> Guideline:
-        with self._conn() as c:
-            rows = self._load(c, sa.select(_G).where(_G.c.id == guideline_id), with_versions)
-        if not rows:
-            raise NotFoundError(
-                f"no guideline with id {guideline_id}",
-                hint="`memtune guidelines list` shows the ids",
-            )
-        return rows[0]
-
-    def get_by_name(self, name: str, scope_type: str = "project", scope_id: str | None = None) -> Guideline | None:
-        sid = _scope_id(scope_type, scope_id)
-        with self._conn() as c:
-            rows = self._load(
-                c,
-                sa.select(_G).where(
-                    _G.c.scope_type == scope_type, _G.c.scope_id == sid, _G.c.name == name
-                ),
-                False,
-            )
-        return rows[0] if rows else None
-
-    def find_by_norm_hash(self, norm_hash: str, scope_type: str, scope_id: str | None) -> int | None:
-        """Id of a guideline in this scope whose text normalises to ``norm_hash``."""
-        sid = _scope_id(scope_type, scope_id)
-        with self._conn() as c:
-            row = c.execute(
-                sa.select(_G.c.id).where(
-                    _G.c.norm_hash == norm_hash, _G.c.scope_type == scope_type, _G.c.scope_id == sid
-                ).order_by(_G.c.id).limit(1)
-            ).first()
-        return row[0] if row else None
-
-    def _filtered(self, f: GuidelineFilter | None) -> sa.Select:
-        f = f or GuidelineFilter()
-        problems = f.problems()
-        if problems:
-            raise InputError("; ".join(problems))
-        q = sa.select(_G)
-        if f.scope_type:
-            q = q.where(_G.c.scope_type == f.scope_type)
-            if f.scope_id is not None:
-                q = q.where(_G.c.scope_id == _scope_id(f.scope_type, f.scope_id))
-        if f.category:
-            cats = [f.category] if isinstance(f.category, str) else list(f.category)
-            q = q.where(_G.c.category.in_(cats))
-        if f.priority_min is not None:
-            q = q.where(_G.c.priority >= f.priority_min)
-        if f.priority_max is not None:
-            q = q.where(_G.c.priority <= f.priority_max)
-        if f.active_only:
-            q = q.where(_G.c.is_active.is_(True))
-        if f.tags:
-            tags = sorted(set(f.tags))
-            sub = sa.select(_T.c.guideline_id).where(_T.c.tag.in_(tags))
-            if f.tags_mode == "all":
-                sub = sub.group_by(_T.c.guideline_id).having(
-                    sa.func.count(sa.distinct(_T.c.tag)) == len(tags)
-                )
-            q = q.where(_G.c.id.in_(sub))
-        return q
-
-    def query(
-        self,
-        f: GuidelineFilter | None = None,
-        *,
-        limit: int | None = None,
-        offset: int = 0,
-        with_versions: bool = False,
-    ) -> list[Guideline]:
-        """Guidelines matching ``f``, highest priority first. No cap unless ``limit`` is given."""
-        q = self._filtered(f).order_by(_G.c.priority.desc(), _G.c.id)
-        if limit is not None:
-            q = q.limit(limit)
-        if offset:
-            q = q.offset(offset)
-        with self._conn() as c:
-            return self._load(c, q, with_versions)
-
-    def iter_guidelines(self, f: GuidelineFilter | None = None, *, batch_size: int = 500) -> Iterator[Guideline]:
-        """Stream matching guidelines in id order, ``batch_size`` at a time (flat memory)."""
-        base = self._filtered(f)
-        last = 0
-        while True:
-            q = base.where(_G.c.id > last).order_by(_G.c.id).limit(batch_size)
-            with self._conn() as c:
-                batch = self._load(c, q, False)
-            if not batch:
-                return
-            yield from batch
-            last = batch[-1].id
-
-    def count(self, f: GuidelineFilter | None = None) -> int:
-        sub = self._filtered(f).subquery()
-        with self._conn() as c:
-            return c.execute(sa.select(sa.func.count()).select_from(sub)).scalar_one()
-
-    def categories(self) -> dict[str, int]:
-        with self._conn() as c:
-            rows = c.execute(
-                sa.select(_G.c.category, sa.func.count()).group_by(_G.c.category).order_by(_G.c.category)
-            )
-            return {r[0]: r[1] for r in rows}
-
-    def search(
-        self, text: str, f: GuidelineFilter | None = None, *, limit: int = 10, min_ratio: float = 0.0
-    ) -> list[tuple[Guideline, float]]:
-        """Full-text search (SQLite FTS5 bm25 / PostgreSQL ts_rank), best first.
-
-        Any word may match (OR), so a natural-language question finds its notes.
-        Scores are "higher is better" (and positive) on both back ends. ``min_ratio`` drops
-        hits scoring below that share of the best one (retrieval uses RELEVANCE_RATIO).
-        """
-        if not 0 <= min_ratio <= 1:
-            raise ValueError(f"min_ratio must be in 0..1 (got {min_ratio})")
-        words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or not w.isascii()]
-        if not words:
-            return []
-        words = list(dict.fromkeys(words))[:64]
-        base = self._filtered(f).subquery()
-        with self._conn() as c:
-            if self.dialect == "sqlite":
-                match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-                q = sa.text(
-                    "SELECT rowid, -bm25(guideline_fts, 4.0, 1.0, 2.0, 1.0) AS score "
-                    "FROM guideline_fts WHERE guideline_fts MATCH :m ORDER BY score DESC"
-                )
-                hits = [(r[0], float(r[1])) for r in c.execute(q, {"m": match})]
-            else:
-                tsq = " | ".join(re.sub(r"[^\w]", "", w) for w in words if re.sub(r"[^\w]", "", w))
-                q = sa.text(
-                    "SELECT id, ts_rank(to_tsvector('english', search_text), "
-                    "to_tsquery('english', :q)) AS score FROM guidelines "
-                    "WHERE to_tsvector('english', search_text) @@ to_tsquery('english', :q) "
-                    "ORDER BY score DESC"
-                )
-                hits = [(r[0], float(r[1])) for r in c.execute(q, {"q": tsq})]
-            if not hits:
-                return []
-            allowed = {r[0] for r in c.execute(sa.select(base.c.id))}
-            ranked = [(gid, s) for gid, s in hits if gid in allowed][:limit]
-            if ranked and min_ratio and ranked[0][1] > 0:
-                ranked = [(gid, s) for gid, s in ranked if s >= min_ratio * ranked[0][1]]
-            by_id = {g.id: g for g in self._load(c, sa.select(_G).where(_G.c.id.in_([g for g, _ in ranked])), False)}
-        return [(by_id[gid], s) for gid, s in ranked if gid in by_id]
-
-    def search_question(
-        self, question: str, context: str = "", f: GuidelineFilter | None = None, *, limit: int = 3,
-        min_ratio: float = RELEVANCE_RATIO,
-    ) -> list[tuple[Guideline, float]]:
-        """The notes for one question: searched on the question alone, with its context line
-        joining only when the question matches nothing.
-
-        Context lines are mostly situational ("I'm working in the memtune project.") and their
-        generic words pulled a file's title note into a fifth of the retrievals on the example
-        memory; on the question alone the right note led 142 of 147 times instead of 136.
-        """
-        hits = self.search(question, f, limit=limit, min_ratio=min_ratio) if question.strip() else []
-        if hits or not context.strip():
-            return hits
-        return self.search(f"{question} {context}", f, limit=limit, min_ratio=min_ratio)
-
-    def _load(self, c: sa.Connection, q: sa.Select, with_versions: bool) -> list[Guideline]:
-        rows = c.execute(q).mappings().all()
-        if not rows:
-            return []
-        ids = [r["id"] for r in rows]
-        tags: dict[int, list[str]] = {i: [] for i in ids}
-        srcs: dict[int, list[Source]] = {i: [] for i in ids}
-        vers: dict[int, list[GuidelineVersion]] = {i: [] for i in ids}
-        cur: dict[int, Any] = {}
-        for chunk in _chunks(ids, 900):
-            for gid, tag in c.execute(
-                sa.select(_T.c.guideline_id, _T.c.tag).where(_T.c.guideline_id.in_(chunk)).order_by(_T.c.tag)
-            ):
-                tags[gid].append(tag)
-            for r in c.execute(
-                sa.select(_S).where(_S.c.guideline_id.in_(chunk)).order_by(_S.c.id)
-            ).mappings():
-                srcs[r["guideline_id"]].append(Source(r["source_file"], r["source_line"], r["source_kind"]))
-            vq = sa.select(_V).where(_V.c.guideline_id.in_(chunk))
-            if not with_versions:
-                vq = vq.join(_G, sa.and_(_G.c.id == _V.c.guideline_id, _G.c.current_version == _V.c.version))
-            for r in c.execute(vq.order_by(_V.c.guideline_id, _V.c.version)).mappings():
-                v = GuidelineVersion(
-                    version=r["version"],
-                    content=r["content"],
-                    rationale=r["rationale"],
-                    examples=json.loads(r["examples_json"] or "{}"),
-                    source_file=r["source_file"],
-                    source_line=r["source_line"],
-                    source_kind=r["source_kind"],
-                    content_hash=r["content_hash"],
-                    change_reason=r["change_reason"],
-                    created_at=r["created_at"],
-                )
-                vers[r["guideline_id"]].append(v)
-        out = []
-        for r in rows:
-            gid = r["id"]
-            current = next(v for v in vers[gid] if v.version == r["current_version"])
-            cur[gid] = current
-            out.append(
-                Guideline(
-                    id=gid,
-                    scope_type=r["scope_type"],
-                    scope_id=r["scope_id"] or None,
-                    name=r["name"],
-                    category=r["category"],
-                    priority=r["priority"],
-                    is_active=bool(r["is_active"]),
-                    tags=tags[gid],
-                    metadata=json.loads(r["metadata_json"] or "{}"),
-                    version=r["current_version"],
-                    content=current.content,
-                    rationale=current.rationale,
-                    examples={"good": [], "bad": [], **current.examples},
-                    content_hash=r["content_hash"],
-                    sources=srcs[gid],
-                    created_at=r["created_at"],
-                    updated_at=r["updated_at"],
-                    versions=vers[gid] if with_versions else None,
-                )
-            )
-        return out
-
-    # ------------------------------------------------------------------ ingest runs
-    def start_run(self, paths: list[str]) -> int:
-        with self._conn() as c:
-            return c.execute(
-                schema.ingest_runs.insert().values(
-                    started_at=_now(), paths_json=json.dumps(paths, ensure_ascii=False)
-                )
-            ).inserted_primary_key[0]
-
-    def finish_run(self, run_id: int, summary: dict[str, Any]) -> None:
-        with self._conn() as c:
-            c.execute(
-                schema.ingest_runs.update()
-                .where(schema.ingest_runs.c.id == run_id)
-                .values(finished_at=_now(), summary_json=json.dumps(summary, ensure_ascii=False, default=str))
-            )
-
-    def record_findings(self, run_id: int, findings: list[tuple[str, int | None, str]]) -> None:
-        """Store (file, line, type) of each redacted secret — never the value."""
-        if not findings:
-            return
-        with self._conn() as c:
-            c.execute(
-                schema.secret_findings.insert(),
-                [
-                    {"run_id": run_id, "file": f, "line": ln, "secret_type": t, "created_at": _now()}
-                    for f, ln, t in findings
-                ],
-            )
-
-    def findings(self, run_id: int | None = None) -> list[dict[str, Any]]:
-        t = schema.secret_findings
-        q = sa.select(t.c.run_id, t.c.file, t.c.line, t.c.secret_type).order_by(t.c.id)
-        if run_id is not None:
-            q = q.where(t.c.run_id == run_id)
-        with self._conn() as c:
-            return [dict(r) for r in c.execute(q).mappings()]
-
-    def stats(self) -> dict[str, int]:
-        with self._conn() as c:
-            total = c.execute(sa.select(sa.func.count()).select_from(_G)).scalar_one()
-            active = c.execute(
-                sa.select(sa.func.count()).select_from(_G).where(_G.c.is_active.is_(True))
-            ).scalar_one()
-            versions = c.execute(sa.select(sa.func.count()).select_from(_V)).scalar_one()
-        return {"guidelines": total, "active": active, "versions": versions}
-
 
 @dataclass
 class IndexedGuideline:
@@ -817,11 +530,6 @@ def _search_text(inp: GuidelineInput) -> str:
 def _clean_examples(ex: dict[str, list[str]] | None) -> dict[str, list[str]]:
     ex = ex or {}
     return {"good": list(ex.get("good") or []), "bad": list(ex.get("bad") or [])}
-
-
-def _chunks(seq: list[int], n: int) -> Iterator[list[int]]:
-    for i in range(0, len(seq), n):
-        yield seq[i : i + n]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
