@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from memtune.ingest.classify import CATEGORIES
 from memtune.ingest.frontmatter import split_frontmatter
-from memtune.ingest.markdown import MD
+from memtune.ingest.mdtokens import MD
 from memtune.ingest.readers import clean_markup, parse_memory_text
 from memtune.ingest.types import KINDS, MemoryFile, ParsedFile
 

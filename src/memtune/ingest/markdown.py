@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from memtune.ingest.classify import (
@@ -27,17 +26,25 @@ from memtune.ingest.classify import (
     table_roles,
     table_row,
 )
-
-MD = MarkdownIt("commonmark", {"maxNesting": 20}).enable("table")
+from memtune.ingest.mdtokens import (
+    MD,
+    bold_label,
+    collapse_blank_runs,
+    cut_label,
+    dedent,
+    inline_plain,
+    is_title_like,
+    plain_of,
+    remove_indent,
+    table_cells,
+    top_level_blocks,
+    trim_blank,
+)
 
 _MARKER_RE = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])([ \t]*)")
 _QUOTE_RE = re.compile(r"^ {0,3}> ?")
 _LINE_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
-_TERMINAL = tuple(".!?。！？…")
 PSEUDO_LEVEL = 7  # heading-stack level of a plain-text title line (below every real heading)
-# A line with any of these is not plain enough to become a heading (its plain text would
-# lose link targets, entities or escapes).
-_MARKUP_CHARS = re.compile(r"[\[\]()<>`\\&*_|#]")
 
 _STEP_CONTEXT_RE = re.compile(
     r"step|setup|set up|install|procedure|process|workflow|how to|getting started|quick ?start|"
@@ -47,72 +54,6 @@ _STEP_CONTEXT_RE = re.compile(
 )
 _SEQUENCE_WORDS_RE = re.compile(r"^(?:first|then|next|finally|after that|afterwards)\b", re.I)
 _RAISE_HINT_RE = re.compile(r"\b(?:NEVER|ALWAYS|MUST|DO NOT|DON'T|CRITICAL|IMPORTANT)\b|🚨|⚠️")
-
-
-# --------------------------------------------------------------------------- text helpers
-
-
-def inline_plain(children: list[Token] | None) -> str:
-    """Readable text of an inline token: markup dropped, code spans and alt text kept."""
-    parts: list[str] = []
-    for c in children or []:
-        if c.type in ("text", "code_inline"):
-            parts.append(c.content)
-        elif c.type in ("softbreak", "hardbreak"):
-            parts.append(" ")
-        elif c.type == "image":
-            parts.append(inline_plain(c.children))
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
-
-
-def plain_of(markdown: str) -> str:
-    """Readable text of a markdown snippet (one paragraph's worth)."""
-    toks = MD.parseInline(markdown)
-    return inline_plain(toks[0].children if toks else None)
-
-
-def _dedent(lines: list[str]) -> list[str]:
-    indents = [len(ln) - len(ln.lstrip(" ")) for ln in lines if ln.strip()]
-    cut = min(indents) if indents else 0
-    return [ln[cut:] if ln[:cut].strip() == "" else ln.lstrip(" ") for ln in lines]
-
-
-def _trim_blank(lines: list[str]) -> list[str]:
-    start, end = 0, len(lines)
-    while start < end and not lines[start].strip():
-        start += 1
-    while end > start and not lines[end - 1].strip():
-        end -= 1
-    return lines[start:end]
-
-
-def _collapse_blank_runs(lines: list[str]) -> list[str]:
-    """Blank lines left by removed comments/wrappers: keep at most one in a row."""
-    out: list[str] = []
-    for ln in lines:
-        if not ln.strip() and out and not out[-1].strip():
-            continue
-        out.append(ln.rstrip() if not ln.strip() else ln)
-    return out
-
-
-def _remove_indent(line: str, width: int) -> str:
-    col = 0
-    i = 0
-    while i < len(line) and col < width and line[i] in " \t":
-        col += 4 - (col % 4) if line[i] == "\t" else 1
-        i += 1
-    return line[i:]
-
-
-def is_title_like(text: str) -> bool:
-    """A short single line without sentence punctuation: works as a heading."""
-    t = text.strip().strip("*_").strip()
-    if not t or "\n" in t or len(t) > 60:
-        return False
-    core = t[:-1].rstrip() if t.endswith((":", "：")) else t
-    return (bool(core) and len(core.split()) <= 8 and not core.endswith(_TERMINAL)
-            and not _MARKUP_CHARS.search(core))
 
 
 # --------------------------------------------------------------------------- units
@@ -150,74 +91,6 @@ class _Item:
     structural: bool
     has_code: bool
     label_markdown: str | None = None
-
-
-def _blocks(tokens: list[Token]) -> list[list[Token]]:
-    """Group a token stream into its top-level blocks (open … close, or single tokens)."""
-    blocks: list[list[Token]] = []
-    start: int | None = None
-    for i, tok in enumerate(tokens):
-        if start is None:
-            if tok.nesting == 1:
-                start = i
-            elif tok.level == 0:
-                blocks.append([tok])
-        elif tok.nesting == -1 and tok.level == tokens[start].level:
-            blocks.append(tokens[start:i + 1])
-            start = None
-    if start is not None:
-        blocks.append(tokens[start:])
-    return blocks
-
-
-def bold_label(children: list[Token] | None) -> tuple[str, str] | None:
-    """``(label, prefix)`` when an inline run starts with ``**Name**:``-style bold label."""
-    kids = list(children or [])
-    idx = 0
-    prefix = ""
-    while idx < len(kids) and kids[idx].type == "text" and not re.search(r"\w", kids[idx].content):
-        prefix += kids[idx].content
-        idx += 1
-    if idx >= len(kids) or kids[idx].type != "strong_open":
-        return None
-    depth, j, parts = 0, idx, []
-    while j < len(kids):
-        k = kids[j]
-        if k.type == "strong_open":
-            depth += 1
-        elif k.type == "strong_close":
-            depth -= 1
-            if depth == 0:
-                break
-        elif k.type in ("text", "code_inline"):
-            parts.append(k.content)
-        elif k.type in ("softbreak", "hardbreak"):
-            return None
-        j += 1
-    label = "".join(parts).strip()
-    after = kids[j + 1] if j + 1 < len(kids) else None
-    if not label or len(label) > 80 or len(label.split()) > 12:
-        return None
-    punctuated = label.endswith((":", "：", "."))  # **Name:** / **Name.**
-    separated = after is not None and after.type == "text" and bool(
-        re.match(r"^\s*(?:[:：]|[-–—](?:\s|$))", after.content))  # **Name**: / **Name** -
-    own_line = after is not None and after.type in ("softbreak", "hardbreak") and bool(
-        inline_plain(kids[j + 1:]))  # **Name** alone on the first line, text below
-    if not (punctuated or separated or own_line):
-        return None
-    label = label.rstrip(":：.").strip()
-    return (label, prefix.strip()) if label else None
-
-
-def _cut_label(first_line: str) -> tuple[str, str]:
-    """Split ``**Label**: rest`` into (rest, label as written); the label's plain text was
-    already read from tokens, this only finds where it ends in the source."""
-    m = re.match(r"^(\W*?)(\*\*|__)(.+?)\2\s*(?:[:：]|[-–—](?=\s|$))?\s*", first_line)
-    if not m:
-        return first_line, ""
-    prefix = m.group(1).strip()
-    rest = first_line[m.end():]
-    return (f"{prefix} {rest}".strip() if prefix else rest), m.group(3)
 
 
 class Walker:
@@ -278,7 +151,7 @@ class Walker:
         return unit
 
     def _prose_chunk(self, start: int, text: str) -> None:
-        text = "\n".join(_collapse_blank_runs(_trim_blank(text.split("\n"))))
+        text = "\n".join(collapse_blank_runs(trim_blank(text.split("\n"))))
         if not text.strip():
             return
         if self.plain:
@@ -330,7 +203,7 @@ class Walker:
                     self._pop()
 
     def _slice(self, lines: list[str], s: int, e: int) -> list[str]:
-        return _collapse_blank_runs(_trim_blank(_dedent(lines[s:e])))
+        return collapse_blank_runs(trim_blank(dedent(lines[s:e])))
 
     def _loose_paragraph(self, raw_lines: list[str], start: int, nxt_blk: list[Token] | None) -> bool:
         """Hook for plain-text files; True when the paragraph was handled."""
@@ -364,7 +237,7 @@ class Walker:
     # ----------------------------------------------------------------- walking
 
     def _walk(self, tokens: list[Token], lines: list[str], base: int, depth: int) -> None:
-        blocks = _blocks(tokens)
+        blocks = top_level_blocks(tokens)
         prev_end = 0
         for i, blk in enumerate(blocks):
             head = blk[0]
@@ -372,7 +245,7 @@ class Walker:
             if s > prev_end:
                 gap = "\n".join(lines[prev_end:s])
                 if gap.strip():
-                    self._prose_chunk(base + prev_end, "\n".join(_dedent(gap.split("\n"))))
+                    self._prose_chunk(base + prev_end, "\n".join(dedent(gap.split("\n"))))
             self.cur_line = base + s
             self._end_scopes(base + s)
             if self.lead is not None and head.type not in ("bullet_list_open", "ordered_list_open",
@@ -400,7 +273,7 @@ class Walker:
             self.after_heading = t == "heading_open"
             prev_end = max(prev_end, e)
         if prev_end < len(lines) and "\n".join(lines[prev_end:]).strip():
-            self._prose_chunk(base + prev_end, "\n".join(_dedent(lines[prev_end:])))
+            self._prose_chunk(base + prev_end, "\n".join(dedent(lines[prev_end:])))
         if self.lead is not None and depth == 0:
             lead = self._take_lead()
             assert lead is not None
@@ -426,7 +299,7 @@ class Walker:
         s, e = head.map or (0, 0)
         inline = blk[1] if len(blk) > 1 else None
         raw_lines = [ln.strip() for ln in lines[s:e]]
-        raw = "\n".join(_trim_blank(raw_lines))
+        raw = "\n".join(trim_blank(raw_lines))
         plain = inline_plain(inline.children if inline else None)
         start = base + s
         nt = nxt.type if nxt is not None else ""
@@ -452,7 +325,7 @@ class Walker:
             return
         bl = bold_label(inline.children if inline else None)
         if bl is not None and not is_emphasis(bl[0]) and not is_structural(bl[0], raw_lines[0]):
-            first, raw_label = _cut_label(raw_lines[0])
+            first, raw_label = cut_label(raw_lines[0])
             content = "\n".join([first] + raw_lines[1:]).strip() or bl[0]
             self._emit("labelled", start, content, label=bl[0], hint=plain_of(content),
                        label_markdown=raw_label if raw_label.strip(" :.：") != bl[0] else None)
@@ -490,10 +363,10 @@ class Walker:
             if m:
                 width = len(m.group(1)) + len(m.group(2)) + (len(m.group(3)) if len(m.group(3)) <= 4 else 1)
                 rest_first = seg[0][m.end():] if len(m.group(3)) <= 4 else seg[0][m.end() - len(m.group(3)) + 1:]
-                body = [rest_first] + [_remove_indent(ln, width) for ln in seg[1:]]
+                body = [rest_first] + [remove_indent(ln, width) for ln in seg[1:]]
             else:
                 body = list(seg)
-            body = _collapse_blank_runs(_trim_blank(body))
+            body = collapse_blank_runs(trim_blank(body))
             inner_end = next((x for x in range(j + 1, len(blk))
                               if blk[x].type == "list_item_close" and blk[x].level == level), len(blk))
             first_inline = next((k for k in blk[j:inner_end] if k.type == "inline"), None)
@@ -504,7 +377,7 @@ class Walker:
             structural = is_structural(label, first_line)
             raw_label = None
             if label is not None and not structural:
-                cut, raw = _cut_label(first_line)
+                cut, raw = cut_label(first_line)
                 content = "\n".join([cut] + body[1:]).strip() or label
                 raw_label = raw if raw.strip(" :.：") != label else None
             else:
@@ -555,11 +428,11 @@ class Walker:
     def _code(self, tok: Token, lines: list[str], base: int, depth: int) -> None:
         s, e = tok.map or (0, 0)
         if tok.type == "code_block" and self.plain and depth < 6:
-            local = [_remove_indent(ln, 4) for ln in lines[s:e]]
+            local = [remove_indent(ln, 4) for ln in lines[s:e]]
             self._walk(MD.parse("\n".join(local)), local, base + s, depth + 1)
             return
-        body_lines = self._slice(lines, s, e) if tok.type == "fence" else _trim_blank(
-            [_remove_indent(ln, 4) for ln in lines[s:e]])
+        body_lines = self._slice(lines, s, e) if tok.type == "fence" else trim_blank(
+            [remove_indent(ln, 4) for ln in lines[s:e]])
         raw = "\n".join(body_lines)
         if tok.type == "fence":
             closing = body_lines[-1].strip() if len(body_lines) > 1 else ""
@@ -586,7 +459,7 @@ class Walker:
     def _table(self, blk: list[Token], lines: list[str], base: int) -> None:
         s, e = blk[0].map or (0, 0)
         lead, lead_raw, extra = self._block_lead()
-        headers, rows = _table_cells(blk)
+        headers, rows = table_cells(blk)
         plain_headers = [plain_of(h) for h in headers]
         roles = table_roles(plain_headers)
         if roles is None or not any(any(c.strip() for c in cells) for _, cells in rows):
@@ -615,29 +488,4 @@ class Walker:
             return
         self._walk(MD.parse("\n".join(local)), local, base + s, depth + 1)
 
-
-def _table_cells(blk: list[Token]) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """Header cells and ``(line, cells)`` per body row, cells as raw markdown."""
-    headers: list[str] = []
-    rows: list[tuple[int, list[str]]] = []
-    current: list[str] | None = None
-    line = 0
-    in_head = False
-    for tok in blk:
-        if tok.type == "thead_open":
-            in_head = True
-        elif tok.type == "thead_close":
-            in_head = False
-        elif tok.type == "tr_open":
-            current = []
-            line = tok.map[0] if tok.map else line
-        elif tok.type == "inline" and current is not None:
-            current.append(tok.content)
-        elif tok.type == "tr_close" and current is not None:
-            if in_head:
-                headers = current
-            else:
-                rows.append((line, current))
-            current = None
-    return headers, rows
 

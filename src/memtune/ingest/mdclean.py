@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from markdown_it.token import Token
 
-from memtune.ingest.markdown import MD
+from memtune.ingest.mdtokens import MD
 
 # Standard HTML element names: these are kept as written; any other tag standing alone on a
 # line (or wrapping text on one line) is treated as an agent-prompt wrapper and removed.

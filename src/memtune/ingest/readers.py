@@ -22,9 +22,15 @@ from memtune.ingest.classify import (
     hashtags,
     score_priority,
 )
-from memtune.ingest.mdclean import Cleaned, clean_markup, code_line_mask, priority_wrapper_lines  # noqa: F401
 from memtune.ingest.frontmatter import FrontmatterInfo, interpret, split_frontmatter
-from memtune.ingest.markdown import MD, PSEUDO_LEVEL, Unit, Walker, is_title_like, plain_of
+from memtune.ingest.markdown import PSEUDO_LEVEL, Unit, Walker
+from memtune.ingest.mdclean import (  # noqa: F401
+    Cleaned,
+    clean_markup,
+    code_line_mask,
+    priority_wrapper_lines,
+)
+from memtune.ingest.mdtokens import MD, is_title_like, plain_of
 from memtune.ingest.types import MemoryFile, ParsedFile, RuleDraft
 
 __all__ = ["PLAIN_FILE_NAMES", "Cleaned", "PlainTextWalker", "clean_markup", "parse_memory_text"]
