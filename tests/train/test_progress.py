@@ -1,0 +1,54 @@
+"""The training reporter: plain progress lines when nobody sees the bar."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from memtune.train.progress import Reporter
+
+
+def _console(terminal: bool) -> tuple[Console, io.StringIO]:
+    buf = io.StringIO()
+    return Console(file=buf, force_terminal=terminal, width=200, highlight=False), buf
+
+
+def test_non_terminal_logs_plain_step_lines_with_eta() -> None:
+    con, buf = _console(terminal=False)
+    rep = Reporter(enabled=True, total=4, console=con, log_every_s=0.0)
+    with rep:
+        for _ in range(4):
+            rep.step(1.25, 300.0, 1, 2)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    assert [ln.split()[1] for ln in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert "loss 1.2500, 300 tok/s, ETA 0:00:00" in lines[-1]
+    assert "(epoch 1/2)" in lines[0]
+
+
+def test_non_terminal_lines_are_rate_limited_but_the_last_step_always_logs() -> None:
+    con, buf = _console(terminal=False)
+    rep = Reporter(enabled=True, total=50, console=con, log_every_s=3600.0)
+    with rep:
+        for _ in range(50):
+            rep.step(0.5, 100.0, 2, 2)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    assert len(lines) == 1 and lines[0].startswith("step 50/50")
+
+
+def test_terminal_shows_the_bar_not_plain_lines() -> None:
+    con, buf = _console(terminal=True)
+    rep = Reporter(enabled=True, total=3, console=con, log_every_s=0.0)
+    with rep:
+        for _ in range(3):
+            rep.step(0.5, 100.0, 1, 1)
+    assert not [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+
+
+def test_disabled_reporter_prints_nothing() -> None:
+    con, buf = _console(terminal=False)
+    rep = Reporter(enabled=False, total=3, console=con, log_every_s=0.0)
+    with rep:
+        rep.step(0.5, 100.0, 1, 1)
+        rep.epoch({"epoch": 1, "train_loss": 1.0, "eval_loss": None, "probe_recall": 0.5}, best=True)
+    assert buf.getvalue() == ""
