@@ -53,6 +53,21 @@ def _train_metrics(adapter: Path) -> dict:
                                        "train_examples")}
 
 
+def parse_overrides(items: list[str]) -> dict[str, dict]:
+    """``["export.rag_copies=0.2", "train.seed=1"]`` → ``{"export": {"rag_copies": 0.2}, "train": {"seed": 1}}``."""
+    out: dict[str, dict] = {"export": {}, "train": {}}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        stage, dot, name = key.partition(".")
+        if not sep or not dot or stage not in out or not name.isidentifier():
+            raise ValueError(f"--set {item!r}: expected export.KEY=VALUE or train.KEY=VALUE")
+        try:
+            out[stage][name] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[stage][name] = raw
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = ap.add_mutually_exclusive_group(required=True)
@@ -64,8 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--probes", type=Path, action="append", default=[], help="extra probe file (repeatable)")
     ap.add_argument("--out", type=Path, help="also write report.json/md/html here")
     ap.add_argument("--limit", type=int, help="ask at most N probes (quick look; not for the recorded figures)")
+    ap.add_argument("--conditions", help="comma-separated subset of base,base+rag,adapter,adapter+rag "
+                    "(default: all four; a skipped condition's figures print as n/a)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
+                    help="with --memory: change one recipe setting of the export or train stage, e.g. "
+                         "--set export.rag_copies=0.2 --set train.replay_fraction=0.5 --set train.seed=1 "
+                         "(repeatable; VALUE is read as JSON, else as text)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when any target is missed")
     ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = ap.parse_args(argv)
@@ -78,9 +99,14 @@ def main(argv: list[str] | None = None) -> int:
 
         work = args.work_dir or Path(".memtune") / "bench-quality"
         args.db = args.db or str(work / "memtune.db")
+        try:
+            recipe = parse_overrides(args.overrides)
+        except ValueError as exc:
+            ap.error(str(exc))
         print(f"memtune run {args.memory} (work dir {work}) ...", file=sys.stderr)
         try:
-            res = run(RunConfig(paths=[str(args.memory)], db=args.db, work_dir=str(work), skip_eval=True),
+            res = run(RunConfig(paths=[str(args.memory)], db=args.db, work_dir=str(work), skip_eval=True,
+                                **recipe),
                       say=lambda m: print(m, file=sys.stderr))
         except MemtuneError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -95,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         report = evaluate(args.adapter, bundle=args.bundle, db=args.db, extra_probe_files=args.probes,
-                          out_dir=args.out, limit=args.limit, max_new_tokens=args.max_new_tokens,
-                          batch_size=args.batch_size, progress=progress)
+                          out_dir=args.out, limit=args.limit, conditions=args.conditions,
+                          max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, progress=progress)
     except MemtuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -189,6 +189,21 @@ def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys
     assert rc == 0 and data["figures"]["adapter_recall"] == 1.0 and data["probes"] == 2
 
 
+def test_bench_quality_recipe_overrides_are_parsed_per_stage():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
+    spec = importlib.util.spec_from_file_location("bench_quality", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    got = mod.parse_overrides(["export.rag_copies=0.2", "train.seed=1", "train.replay_source=self"])
+    assert got == {"export": {"rag_copies": 0.2}, "train": {"seed": 1, "replay_source": "self"}}
+    for bad in ("rag_copies=0.2", "eval.k=3", "train.=1", "train.seed"):
+        with pytest.raises(ValueError, match="expected export.KEY=VALUE"):
+            mod.parse_overrides([bad])
+
+
 @pytest.mark.parametrize("merge", [False, True])
 def test_an_already_loaded_assistant_can_be_evaluated(tiny_env, merge):
     """`memtune run` hands over the model it just trained instead of reloading it."""
