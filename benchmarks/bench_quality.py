@@ -81,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="ask at most N probes (quick look; not for the recorded figures)")
     ap.add_argument("--conditions", help="comma-separated subset of base,base+rag,adapter,adapter+rag "
                     "(default: all four; a skipped condition's figures print as n/a)")
+    ap.add_argument("--rag-k", type=int, default=3, help="notes retrieved per question at most (default 3)")
+    ap.add_argument("--rag-min-ratio", type=float, help="drop notes scoring below this share of the best "
+                    "(default: the store's RELEVANCE_RATIO)")
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
@@ -119,9 +122,10 @@ def main(argv: list[str] | None = None) -> int:
         if done == total:
             print(f"  {stage}: {total} done ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
 
+    rag = {"rag_k": args.rag_k} | ({} if args.rag_min_ratio is None else {"rag_min_ratio": args.rag_min_ratio})
     try:
         report = evaluate(args.adapter, bundle=args.bundle, db=args.db, extra_probe_files=args.probes,
-                          out_dir=args.out, limit=args.limit, conditions=args.conditions,
+                          out_dir=args.out, limit=args.limit, conditions=args.conditions, **rag,
                           max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, progress=progress)
     except MemtuneError as exc:
         print(f"error: {exc}", file=sys.stderr)
