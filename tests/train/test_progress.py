@@ -19,7 +19,7 @@ def test_non_terminal_logs_plain_step_lines_with_eta() -> None:
     rep = Reporter(enabled=True, total=4, console=con, log_every_s=0.0)
     with rep:
         for _ in range(4):
-            rep.step(1.25, 300.0, 1, 2)
+            rep.step(1.25, 600.0, 2.0, 1, 2)
     lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
     assert [ln.split()[1] for ln in lines] == ["1/4", "2/4", "3/4", "4/4"]
     assert "loss 1.2500, 300 tok/s, ETA 0:00:00" in lines[-1]
@@ -31,7 +31,7 @@ def test_non_terminal_lines_are_rate_limited_but_the_last_step_always_logs() -> 
     rep = Reporter(enabled=True, total=50, console=con, log_every_s=3600.0)
     with rep:
         for _ in range(50):
-            rep.step(0.5, 100.0, 2, 2)
+            rep.step(0.5, 100.0, 1.0, 2, 2)
     lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
     assert len(lines) == 1 and lines[0].startswith("step 50/50")
 
@@ -41,7 +41,7 @@ def test_terminal_shows_the_bar_not_plain_lines() -> None:
     rep = Reporter(enabled=True, total=3, console=con, log_every_s=0.0)
     with rep:
         for _ in range(3):
-            rep.step(0.5, 100.0, 1, 1)
+            rep.step(0.5, 100.0, 1.0, 1, 1)
     assert not [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
 
 
@@ -49,6 +49,35 @@ def test_disabled_reporter_prints_nothing() -> None:
     con, buf = _console(terminal=False)
     rep = Reporter(enabled=False, total=3, console=con, log_every_s=0.0)
     with rep:
-        rep.step(0.5, 100.0, 1, 1)
+        rep.step(0.5, 100.0, 1.0, 1, 1)
         rep.epoch({"epoch": 1, "train_loss": 1.0, "eval_loss": None, "probe_recall": 0.5}, best=True)
     assert buf.getvalue() == ""
+
+
+class _FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_speed_and_eta_follow_the_recent_pace_not_the_run_average() -> None:
+    """10 slow steps (10 s each, shared machine) then fast ones (1 s): the line after the
+    slow stretch must not keep predicting 10 s per step."""
+    con, buf = _console(terminal=False)
+    clock = _FakeClock()
+    rep = Reporter(enabled=True, total=100, console=con, log_every_s=10.0, clock=clock)
+    with rep:
+        for _ in range(10):
+            clock.t += 10.0
+            rep.step(1.0, 100.0, 10.0, 1, 1)  # 10 tok/s
+        for _ in range(40):
+            clock.t += 1.0
+            rep.step(1.0, 100.0, 1.0, 1, 1)  # 100 tok/s
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    assert "10 tok/s" in lines[0]
+    assert lines[-1].startswith("step 50/100") and "100 tok/s" in lines[-1]
+    # 50 steps left at ~1 s each (smoothed), far below the run average's 2.8 s per step (140 s)
+    h, m, sec = (int(x) for x in lines[-1].rsplit("ETA ", 1)[1].split(":"))
+    assert 50 <= h * 3600 + m * 60 + sec <= 60

@@ -323,11 +323,12 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                     state.step += 1
                     state.batch_pos += len(window)
                     real = sum(int(d["attention_mask"].sum()) for d in data) * world
+                    step_seconds = time.perf_counter() - t0
                     state.train_tokens += real
-                    state.train_seconds += time.perf_counter() - t0
+                    state.train_seconds += step_seconds
                     state.curves["train"].append({"step": state.step, "epoch": state.epoch + 1,
                                                   "loss": round(loss_total, 5), "lr": sched.get_last_lr()[0]})
-                    rep.step(loss_total, state.train_tokens / max(state.train_seconds, 1e-9), state.epoch + 1, cfg.epochs)
+                    rep.step(loss_total, real, step_seconds, state.epoch + 1, cfg.epochs)
                     if cfg.save_every and state.step % cfg.save_every == 0 and main:
                         ck.save_checkpoint(out, unwrapped, opt, sched, state)
                 hit_max = cfg.max_steps is not None and state.step >= cfg.max_steps

@@ -4,11 +4,16 @@ per epoch so logs of non-interactive runs still tell the story.
 When stderr is not a terminal (CI, ``nohup``, a log file) rich draws no bar, so a plain
 progress line is printed every ``LOG_EVERY_S`` seconds instead: a long run on a slow CPU
 would otherwise say nothing between its first line and the end of the first epoch.
+
+Speed and ETA follow the *recent* pace (the last log window, smoothed), not the run's
+average: a run that was slowed by another job for a while should say so once it is fast
+again, instead of carrying a stale ETA to the end.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -16,18 +21,23 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 LOG_EVERY_S = 60.0
+SMOOTHING = 0.7
+"""Weight of the newest window in the smoothed seconds-per-step and tokens/s."""
 
 
 class Reporter:
     def __init__(self, *, enabled: bool, total: int, done: int = 0, console: Console | None = None,
-                 log_every_s: float = LOG_EVERY_S) -> None:
+                 log_every_s: float = LOG_EVERY_S, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = enabled
         self.console = console or Console(stderr=True, highlight=False)
         self.total, self.done = total, done
         self.log_every_s = log_every_s
         self.plain_log = enabled and not self.console.is_terminal
-        self._t0 = self._last = time.monotonic()
-        self._done0 = done
+        self._clock = clock
+        self._last = clock()
+        self._win_steps, self._win_tokens, self._win_secs = 0, 0.0, 0.0
+        self._sec_per_step: float | None = None  # wall clock, smoothed over log windows
+        self._tps: float | None = None  # tokens per second of optimizer steps, smoothed
         self.progress: Progress | None = None
         self.task: Any = None
         if enabled:
@@ -54,16 +64,24 @@ class Reporter:
         if self.progress is not None:
             self.progress.stop()
 
-    def step(self, loss: float, tps: float, epoch: int, epochs: int) -> None:
+    def step(self, loss: float, tokens: float, seconds: float, epoch: int, epochs: int) -> None:
+        """One optimizer step: its loss, its real (non-pad) tokens and the seconds it took."""
         self.done += 1
+        self._win_steps += 1
+        self._win_tokens += tokens
+        self._win_secs += seconds
+        if seconds > 0:
+            self._tps = _blend(self._tps, tokens / seconds, 0.1)  # per step: the bar updates every step
         if self.progress is not None:
-            self.progress.update(self.task, advance=1, loss=f"{loss:.4f}", tps=f"{tps:.0f}",
+            self.progress.update(self.task, advance=1, loss=f"{loss:.4f}", tps=f"{self._tps or 0:.0f}",
                                  description=f"epoch {epoch}/{epochs}")
-        now = time.monotonic()
+        now = self._clock()
         if self.plain_log and (now - self._last >= self.log_every_s or self.done == self.total):
+            self._sec_per_step = _blend(self._sec_per_step, (now - self._last) / self._win_steps, SMOOTHING)
+            tps = self._win_tokens / self._win_secs if self._win_secs > 0 else 0.0
+            eta = self._sec_per_step * max(self.total - self.done, 0)
             self._last = now
-            rate = (now - self._t0) / max(self.done - self._done0, 1)  # seconds per step this run
-            eta = rate * max(self.total - self.done, 0)
+            self._win_steps, self._win_tokens, self._win_secs = 0, 0.0, 0.0
             self.console.print(f"step {self.done}/{self.total} (epoch {epoch}/{epochs}): loss {loss:.4f}, "
                                f"{tps:.0f} tok/s, ETA {_clock(eta)}", markup=False)
 
@@ -80,6 +98,10 @@ class Reporter:
     def info(self, msg: str) -> None:
         if self.enabled:
             (self.progress.console if self.progress is not None else self.console).print(msg)
+
+
+def _blend(old: float | None, new: float, weight: float) -> float:
+    return new if old is None else weight * new + (1 - weight) * old
 
 
 def _clock(seconds: float) -> str:
