@@ -81,3 +81,24 @@ def test_speed_and_eta_follow_the_recent_pace_not_the_run_average() -> None:
     # 50 steps left at ~1 s each (smoothed), far below the run average's 2.8 s per step (140 s)
     h, m, sec = (int(x) for x in lines[-1].rsplit("ETA ", 1)[1].split(":"))
     assert 50 <= h * 3600 + m * 60 + sec <= 60
+
+
+def test_the_time_of_per_epoch_checks_is_kept_out_of_the_step_pace() -> None:
+    """Steps of 1 s, then a 300 s probe check at the end of epoch 1 of 2: the ETA after it is
+    the steps left at ~1 s plus one more check, not 300 s smeared over the next window's steps."""
+    con, buf = _console(terminal=False)
+    clock = _FakeClock()
+    rep = Reporter(enabled=True, total=100, console=con, log_every_s=10.0, clock=clock)
+    with rep:
+        for _ in range(50):
+            clock.t += 1.0
+            rep.step(1.0, 100.0, 1.0, 1, 2)
+        clock.t += 300.0
+        rep.epoch({"epoch": 1, "train_loss": 1.0, "eval_loss": 0.5, "probe_recall": 0.5}, best=True)
+        for _ in range(10):
+            clock.t += 1.0
+            rep.step(1.0, 100.0, 1.0, 2, 2)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    assert lines[-1].startswith("step 60/100")
+    h, m, sec = (int(x) for x in lines[-1].rsplit("ETA ", 1)[1].split(":"))
+    assert 330 <= h * 3600 + m * 60 + sec <= 350  # 40 steps x 1 s + one 300 s check

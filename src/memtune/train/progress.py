@@ -34,7 +34,8 @@ class Reporter:
         self.log_every_s = log_every_s
         self.plain_log = enabled and not self.console.is_terminal
         self._clock = clock
-        self._last = clock()
+        self._last = self._last_step_t = clock()
+        self._pause_total, self._pauses = 0.0, 0  # per-epoch checks (eval loss, probes) between steps
         self._win_steps, self._win_tokens, self._win_secs = 0, 0.0, 0.0
         self._sec_per_step: float | None = None  # wall clock, smoothed over log windows
         self._tps: float | None = None  # tokens per second of optimizer steps, smoothed
@@ -79,13 +80,24 @@ class Reporter:
         if self.plain_log and (now - self._last >= self.log_every_s or self.done == self.total):
             self._sec_per_step = _blend(self._sec_per_step, (now - self._last) / self._win_steps, SMOOTHING)
             tps = self._win_tokens / self._win_secs if self._win_secs > 0 else 0.0
-            eta = self._sec_per_step * max(self.total - self.done, 0)
+            checks_left = max(epochs - epoch + 1, 0) if self._pauses else 0
+            per_check = self._pause_total / max(self._pauses, 1)
+            eta = self._sec_per_step * max(self.total - self.done, 0) + checks_left * per_check
             self._last = now
             self._win_steps, self._win_tokens, self._win_secs = 0, 0.0, 0.0
             self.console.print(f"step {self.done}/{self.total} (epoch {epoch}/{epochs}): loss {loss:.4f}, "
                                f"{tps:.0f} tok/s, ETA {_clock(eta)}", markup=False)
+        self._last_step_t = now
 
     def epoch(self, row: dict[str, Any], *, best: bool) -> None:
+        """An epoch's checks ran since the last step: their time is kept out of the pace of
+        steps (it would make the next ETA hours long) and counted once per epoch left instead."""
+        now = self._clock()
+        pause = max(now - self._last_step_t, 0.0)
+        self._pause_total += pause
+        self._pauses += 1
+        self._last += pause
+        self._last_step_t = now
         if not self.enabled:
             return
 
