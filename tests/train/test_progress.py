@@ -62,12 +62,25 @@ class _FakeClock:
         return self.t
 
 
+def _timed_reporter() -> tuple[Reporter, _FakeClock, io.StringIO]:
+    con, buf = _console(terminal=False)
+    clock = _FakeClock()
+    return Reporter(enabled=True, total=100, console=con, log_every_s=10.0, clock=clock), clock, buf
+
+
+def _step_lines(buf: io.StringIO) -> list[str]:
+    return [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+
+
+def _eta_seconds(line: str) -> int:
+    h, m, sec = (int(x) for x in line.rsplit("ETA ", 1)[1].split(":"))
+    return h * 3600 + m * 60 + sec
+
+
 def test_speed_and_eta_follow_the_recent_pace_not_the_run_average() -> None:
     """10 slow steps (10 s each, shared machine) then fast ones (1 s): the line after the
     slow stretch must not keep predicting 10 s per step."""
-    con, buf = _console(terminal=False)
-    clock = _FakeClock()
-    rep = Reporter(enabled=True, total=100, console=con, log_every_s=10.0, clock=clock)
+    rep, clock, buf = _timed_reporter()
     with rep:
         for _ in range(10):
             clock.t += 10.0
@@ -75,20 +88,17 @@ def test_speed_and_eta_follow_the_recent_pace_not_the_run_average() -> None:
         for _ in range(40):
             clock.t += 1.0
             rep.step(1.0, 100.0, 1.0, 1, 1)  # 100 tok/s
-    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    lines = _step_lines(buf)
     assert "10 tok/s" in lines[0]
     assert lines[-1].startswith("step 50/100") and "100 tok/s" in lines[-1]
     # 50 steps left at ~1 s each (smoothed), far below the run average's 2.8 s per step (140 s)
-    h, m, sec = (int(x) for x in lines[-1].rsplit("ETA ", 1)[1].split(":"))
-    assert 50 <= h * 3600 + m * 60 + sec <= 60
+    assert 50 <= _eta_seconds(lines[-1]) <= 60
 
 
 def test_the_time_of_per_epoch_checks_is_kept_out_of_the_step_pace() -> None:
     """Steps of 1 s, then a 300 s probe check at the end of epoch 1 of 2: the ETA after it is
     the steps left at ~1 s plus one more check, not 300 s smeared over the next window's steps."""
-    con, buf = _console(terminal=False)
-    clock = _FakeClock()
-    rep = Reporter(enabled=True, total=100, console=con, log_every_s=10.0, clock=clock)
+    rep, clock, buf = _timed_reporter()
     with rep:
         for _ in range(50):
             clock.t += 1.0
@@ -98,7 +108,6 @@ def test_the_time_of_per_epoch_checks_is_kept_out_of_the_step_pace() -> None:
         for _ in range(10):
             clock.t += 1.0
             rep.step(1.0, 100.0, 1.0, 2, 2)
-    lines = [ln for ln in buf.getvalue().splitlines() if ln.startswith("step ")]
+    lines = _step_lines(buf)
     assert lines[-1].startswith("step 60/100")
-    h, m, sec = (int(x) for x in lines[-1].rsplit("ETA ", 1)[1].split(":"))
-    assert 330 <= h * 3600 + m * 60 + sec <= 350  # 40 steps x 1 s + one 300 s check
+    assert 330 <= _eta_seconds(lines[-1]) <= 350  # 40 steps x 1 s + one 300 s check
