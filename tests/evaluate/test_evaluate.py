@@ -171,7 +171,8 @@ def test_cli_eval(tiny_env, tmp_path, scripted, monkeypatch):
     assert res.exit_code == 2 and f"{bad}:1: 'expected_keywords' is missing" in res.output
 
 
-def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys):
+def _bench_quality():
+    """benchmarks/bench_quality.py as a module (benchmarks/ is not a package)."""
     import importlib.util
     from pathlib import Path
 
@@ -179,6 +180,11 @@ def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys
     spec = importlib.util.spec_from_file_location("bench_quality", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys):
+    mod = _bench_quality()
     rc = mod.main(["--adapter", str(tiny_env["adapter"]), "--db", str(tiny_env["db"]), "--strict"])
     out = capsys.readouterr().out
     assert rc == 1  # the scripted adapter invents answers to every control question and leaks a token
@@ -190,13 +196,7 @@ def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys
 
 
 def test_bench_quality_recipe_overrides_are_parsed_per_stage():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_quality.py"
-    spec = importlib.util.spec_from_file_location("bench_quality", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _bench_quality()
     got = mod.parse_overrides(["export.rag_copies=0.2", "train.seed=1", "train.replay_source=self"])
     assert got == {"export": {"rag_copies": 0.2}, "train": {"seed": 1, "replay_source": "self"}}
     for bad in ("rag_copies=0.2", "eval.k=3", "train.=1", "train.seed"):
