@@ -76,3 +76,17 @@ def test_control_fraction_flag_adds_not_in_memory_examples(db, tmp_path):
     assert unknown and all("project memory" in r["messages"][-1]["content"] for r in unknown)
     bad = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "c"), "--control-fraction", "0.9"])
     assert bad.exit_code != 0 and "control" in bad.output.lower()
+
+
+def test_fact_share_option_switches_value_questions(db, tmp_path):
+    def families(share: str) -> set[str]:
+        out = tmp_path / f"bundle-{share}"
+        r = runner.invoke(app, ["export", "--db", db, "--out", str(out), "-n", "8", "--fact-share", share, "--json"])
+        assert r.exit_code == 0, r.output
+        rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+        return {row["metadata"]["family"] for row in rows}
+
+    assert any(f.startswith("fact_") for f in families("1"))
+    assert not any(f.startswith("fact_") for f in families("0"))
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "bad"), "--fact-share", "2"])
+    assert r.exit_code != 0 and "fact share 2.0 must be a number in 0..1" in r.output

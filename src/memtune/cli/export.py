@@ -44,6 +44,9 @@ def export_cmd(
     rag_copies: Annotated[float | None, typer.Option(
         "--rag-copies", help="Share of answers repeated with the right note in the prompt, on top of the "
         "closed-book examples (teaches copying from retrieved notes; default 0).", show_default=False)] = None,
+    fact_share: Annotated[float | None, typer.Option(
+        "--fact-share", help="Share of each note's questions that ask for one value it holds (a port, a command, "
+        "a path) instead of about its topic (default 0.5; 0 = topic questions only).", show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
         "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,
@@ -76,7 +79,7 @@ def export_cmd(
             include_negative=negatives, split_ratio=split_ratio, split_by=split_by, target_model=target_model,
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
-            control_fraction=control_fraction, paraphrase_url=paraphrase_url,
+            fact_share=fact_share, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )
         store = open_store(db)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
+from memtune.dataset.facts import FactQuestion, fact_questions
 from memtune.dataset.grammar import is_codeish
 from memtune.dataset.keywords import PROGRAMS, extract_keywords, norm
 from memtune.dataset.negatives import negatives
@@ -94,6 +95,7 @@ class Prepared:
     topic: Topic
     text: GuidelineText
     bad: list[str]
+    facts: list[FactQuestion] = field(default_factory=list)  # value questions; ``probe`` ones never train
 
 
 def prepare(guideline: Any) -> Prepared:
@@ -111,7 +113,8 @@ def prepare(guideline: Any) -> Prepared:
         keywords=tuple(extract_keywords(body)),
     )
     topic.idents = _idents(text.keywords, topic)
-    return Prepared(topic, text, [b for b in (examples.get("bad") or []) if b and b.strip()])
+    bad = [b for b in (examples.get("bad") or []) if b and b.strip()]
+    return Prepared(topic, text, bad, fact_questions(body, text.keywords))
 
 
 def _idents(keywords: Sequence[str], topic: Topic) -> list[str]:
@@ -152,6 +155,7 @@ def generate_examples(
     include_negative: bool = True,
     rag_fraction: float = 0.0,
     rag_copies: float = 0.0,
+    fact_share: float = 0.0,
     distractors: Sequence[Any] = (),
     paraphrases: Sequence[str] = (),
     is_train: Callable[[str], bool] | None = None,
@@ -164,12 +168,15 @@ def generate_examples(
     (e.g. from an LLM) used like a question family. ``is_train``: the split's verdict for
     a question; the questions are arranged so every guideline has a training example.
     ``rag_copies``: the share of positive examples repeated with the right note in the prompt
-    (on top of ``n``: closed-book examples are not traded for them).
+    (on top of ``n``: closed-book examples are not traded for them). ``fact_share``: the share of
+    questions that ask for one value the note holds (see :mod:`memtune.dataset.facts`).
     """
     rng = random.Random(f"{seed}:{guideline.id}")
     prep = prepared or prepare(guideline)
     topic, text = prep.topic, prep.text
     questions = train_questions(topic, rng, has_rationale=bool(text.rationale), limit=n + 6)
+    if fact_share > 0:
+        questions = _with_facts(questions, [q for q in prep.facts if not q.probe], fact_share)
     questions = _merge_paraphrases(questions, paraphrases)
 
     negs = negatives(topic, text, prep.bad, rng, priority=guideline.priority) if include_negative else []
@@ -250,6 +257,22 @@ def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Seque
             continue
         system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True)
         out.append(replace(ex, system=system, rag="gold", note_ids=note_ids))
+    return out
+
+
+def _with_facts(topical: list[Question], facts: Sequence[FactQuestion], share: float) -> list[Question]:
+    """Topic and value questions interleaved so any prefix holds about ``share`` value questions
+    (a value question first: with few examples per note, asking for its facts matters most)."""
+    pending = [Question(f"fact_{f.frame}", f.text, f.intent) for f in facts]
+    out: list[Question] = []
+    n_fact = 0
+    topical = list(topical)
+    while pending or topical:
+        if pending and (not topical or n_fact < share * (len(out) + 1)):
+            out.append(pending.pop(0))
+            n_fact += 1
+        else:
+            out.append(topical.pop(0))
     return out
 
 

@@ -1,0 +1,114 @@
+"""Fact questions: one question per value a note holds, in frames people use."""
+
+from __future__ import annotations
+
+import pytest
+
+from memtune.dataset.examples import _with_facts, generate_examples
+from memtune.dataset.facts import fact_questions
+from memtune.dataset.probes import generate_probes
+from memtune.dataset.questions import Question
+from memtune.dataset.text import question_key
+
+
+def asked(body: str, keywords: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    return {q.text: q.keys for q in fact_questions(body, keywords) if not q.probe}
+
+
+def probes(body: str) -> dict[str, tuple[str, ...]]:
+    return {q.text: q.keys for q in fact_questions(body) if q.probe}
+
+
+def test_a_statement_turns_each_value_into_a_which_question():
+    body = "The ingest worker listens on port 7420; the forecast API listens on port 7421."
+    qs = asked(body)
+    assert qs["Which port does the ingest worker listen on?"] == ("7420",)
+    assert qs["Which port does the forecast API listen on?"] == ("7421",)
+    assert probes(body)["The ingest worker listens on which port?"] == ("7420",)
+
+
+def test_an_instruction_with_a_command_gets_command_questions():
+    qs = asked("Run the unit tests with `go test -race ./...`.")
+    for q in ("What do I run the unit tests with?", "Which command runs the unit tests?",
+              "What's the command to run the unit tests?"):
+        assert qs[q] == ("go test -race ./...",)
+    assert "What am I supposed to run the unit tests with?" in probes("Run the unit tests with `go test -race ./...`.")
+
+
+def test_places_counts_versions_and_objects():
+    qs = asked("Migrations live in `db/migrations` and are applied with `goose up`.")
+    assert qs["Where do migrations live?"] == ("db/migrations",)
+    assert qs["What are migrations applied with?"] == ("goose up",)
+    qs = asked("The harmonic forecast model needs at least 29 days of readings for a station.")
+    assert qs["How many days of readings does the harmonic forecast model need for a station?"] == ("29",)
+    assert asked("Memtune needs Python 3.11 or newer.")["Which version of Python does memtune need?"] == ("3.11",)
+    assert asked("Use `slog` for logging.")["What do I use for logging?"] == ("slog",)
+    assert asked("Pass a `context.Context` as the first argument.")[
+        "What do I pass as the first argument?"] == ("context.Context",)
+    assert asked("Heights are stored in millimetres as integers.", ("millimetres",))[
+        "What are heights stored in as integers?"] == ("millimetres",)
+
+
+def test_them_borrows_the_subject_of_the_clause_before():
+    qs = asked("Integration tests need the local stack and are tagged: run them with "
+               "`go test -tags integration ./internal/...`.")
+    assert "Which command runs integration tests?" in qs
+
+
+def test_a_reason_becomes_a_why_question():
+    qs = asked("Station identifiers are the five-digit national codes, kept as strings because some start "
+               "with a zero.")
+    assert qs["Why are station identifiers kept as strings?"] == ("zero",)
+    qs = asked("Never call `go build` directly, because the mage target injects the version with `-ldflags`.")
+    assert qs["Why shouldn't I call go build directly?"] == ("-ldflags",)
+
+
+@pytest.mark.parametrize("body", [
+    "Releases are cut by pushing a tag like `v1.8.0`.",  # an example, not the fact
+    "Log in to staging as `admin@example.com` with password [REDACTED:password].",  # next to a secret
+    "Add the logic to BOTH resolvers.",  # emphasis, not a value
+    "Unit tests build a randomly initialised `LlamaForCausalLM` in code.",  # inside a noun phrase
+])
+def test_no_question_where_the_clause_does_not_read_cleanly(body):
+    assert not [q for q in fact_questions(body, ("BOTH", "password")) if "v1.8.0" in q.keys
+                or "REDACTED" in q.text or "BOTH" in q.keys or "LlamaForCausalLM" in q.keys]
+
+
+def test_values_are_interleaved_and_probe_frames_are_separate():
+    body = ("Build every binary with `mage build`; the ingest worker listens on port 7420. "
+            "Golden files live in `testdata/golden`.")
+    qs = fact_questions(body)
+    first_keys = [q.keys[0] for q in qs[:3]]
+    assert first_keys == ["mage build", "7420", "testdata/golden"]  # every value once before any repeats
+    train = {question_key(q.text) for q in qs if not q.probe}
+    assert all(question_key(q.text) not in train for q in qs if q.probe)
+    assert {q.frame for q in qs if q.probe} <= {"echo", "supposed"}
+
+
+def test_fact_share_interleaves_value_and_topic_questions():
+    topical = [Question("how", f"topic {i}?", "how") for i in range(6)]
+    facts = fact_questions("Use `slog` for logging; the worker listens on port 7420.")
+    mixed = _with_facts(topical, [f for f in facts if not f.probe], 0.5)
+    assert [q.family.startswith("fact_") for q in mixed[:4]] == [True, False, True, False]
+    assert len(mixed) == len(topical) + len([f for f in facts if not f.probe])
+
+
+def test_generated_examples_ask_for_values_and_probes_expect_them(guidelines):
+    g = next(x for x in guidelines if "ALWAYS run `nvm use 22`" in x.content)
+    with_facts = generate_examples(g, 10, seed=3, fact_share=0.5)
+    assert any(e.family.startswith("fact_") for e in with_facts)
+    assert not any(e.family.startswith("fact_") for e in generate_examples(g, 10, seed=3, fact_share=0.0))
+    fact_probes = [p for p in generate_probes(g, seed=3) if p["family"] == "fact"]
+    assert len(fact_probes) == 1
+    p = fact_probes[0]
+    assert p["expected_keywords"] and all(k.lower() not in p["question"].lower() for k in p["expected_keywords"])
+    trained = {question_key(e.question) for e in generate_examples(g, 50, seed=3, fact_share=1.0)}
+    assert question_key(p["question"]) not in trained
+
+
+def test_fact_share_is_validated():
+    from memtune.dataset import ExportConfig
+    from memtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="fact share 1.5 must be a number in 0..1"):
+        ExportConfig(output_path="x", fact_share=1.5)
