@@ -24,13 +24,15 @@ def test_a_statement_turns_each_value_into_a_which_question():
     qs = asked(body)
     assert qs["Which port does the ingest worker listen on?"] == ("7420",)
     assert qs["Which port does the forecast API listen on?"] == ("7421",)
+    assert qs["Do you know which port the ingest worker listens on?"] == ("7420",)  # embedded: statement order
     assert probes(body)["The ingest worker listens on which port?"] == ("7420",)
 
 
 def test_an_instruction_with_a_command_gets_command_questions():
     qs = asked("Run the unit tests with `go test -race ./...`.")
     for q in ("What do I run the unit tests with?", "Which command runs the unit tests?",
-              "What's the command to run the unit tests?"):
+              "What's the command to run the unit tests?", "How do I run the unit tests?",
+              "Do you know what to run the unit tests with?"):
         assert qs[q] == ("go test -race ./...",)
     assert "What am I supposed to run the unit tests with?" in probes("Run the unit tests with `go test -race ./...`.")
 

@@ -380,6 +380,10 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     out = [FactQuestion(upper_first(f"{front} {end_words}".strip()) + "?", keys, "wh_do")]
     if head and not is_num:
         out.append(FactQuestion(f"What's the {head} for {subj}?", keys, "head"))
+    # An embedded question keeps the statement's word order: "… which port the worker listens on".
+    embedded = " ".join(x for x in (wh2, subj, v, after, prep2, rest) if x)
+    out.append(FactQuestion(f"Do you know {embedded}?", keys, "know"))
+    out.append(FactQuestion(f"Can you tell me {embedded}?", keys, "tell"))
     echo = " ".join(x for x in (_clean(" ".join([_lower_subject(subject), *words])), prep2, wh2, rest) if x)
     out.append(FactQuestion(upper_first(echo) + "?", keys, "echo", probe=True))
     return out
@@ -403,6 +407,13 @@ def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where:
         out.append(FactQuestion(f"Which command {inflect(action, '3rd')}?", keys, "command"))
         out.append(FactQuestion(f"What's the command to {action}?", keys, "command"))
     out.append(FactQuestion(upper_first(f"{wh} should I {vp} {tail}".strip()) + "?", keys, "should"))
+    if _is_command(key) and prep in ("with", "using", "via", "by"):
+        out.append(FactQuestion(f"How do I {' '.join(x for x in (vp, rest) if x)}?", keys, "how"))
+    if where:
+        out.append(FactQuestion(f"Do you know where to {' '.join(x for x in (vp, rest) if x)}?", keys, "know"))
+    else:
+        out.append(FactQuestion(f"Do you know {wh} to {vp} {tail}".strip() + "?", keys, "know"))
+        out.append(FactQuestion(f"Can you tell me {wh} I should {vp} {tail}".strip() + "?", keys, "tell"))
     out.append(FactQuestion(upper_first(f"{wh} am I supposed to {vp} {tail}".strip()) + "?", keys, "supposed",
                             probe=True))
     return out
