@@ -397,6 +397,8 @@ def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where:
     vp = _clean(" ".join(words))
     keys = (key,)
     tail = " ".join(x for x in (prep, rest) if x)
+    if len(vp.split()) == 1 and not tail:
+        return []  # "use X or install Y" → "What do I use?" names nothing the value is for
     out: list[FactQuestion] = []
     if where:
         out.append(FactQuestion(upper_first(f"where do I {vp} {rest}".strip()) + "?", keys, "where"))
