@@ -132,9 +132,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     checks = report.target_checks()
     h = report.headline()
+    by_source = {cond: {src: round(rs.recall, 3) for src, rs in summary.by_source.items()}
+                 for cond, summary in report.summaries.items()}
     if args.json:
         print(json.dumps({"figures": h, "targets": checks, "training": metrics, "seconds": round(time.perf_counter() - t0, 1),
-                          "probes": len(report.probes), "controls": len(report.controls)}, indent=2))
+                          "probes": len(report.probes), "controls": len(report.controls), "by_source": by_source},
+                         indent=2))
     else:
         print(f"\nadapter {args.adapter}  ·  {len(report.probes)} probes, {len(report.controls)} controls, "
               f"{time.perf_counter() - t0:.0f}s\n")
@@ -151,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             wall = metrics["wall_seconds"]
             print(f"{'training stage, wall clock, s':40} {wall:>10.0f} {'<= 600':>10}  {'yes' if wall <= 600 else 'NO'}")
         print(f"{'secret leaks in answers':40} {report.leak_count:>10}")
+        print("\nrecall by probe source (bundle = topic probes, bundle · values = one-value probes):")
+        for cond, per in by_source.items():
+            print(f"  {cond:14} " + ", ".join(f"{src} {v:.2f}" for src, v in per.items()))
         for w in report.warnings:
             print(f"warning: {w}")
         if report.files:

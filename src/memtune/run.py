@@ -24,7 +24,9 @@ STAMP = "run.json"
 # The recipe `memtune run` trains with on the embedded default model, sized so the shipped
 # example memory (~50 guidelines) trains four epochs on two CPU cores (NOTES.md has every run
 # behind it, and the time each took on its machine):
-# - many short phrasings per guideline (9): what moves held-out recall;
+# - many short phrasings per guideline (9): what moves held-out recall; half of them ask for
+#   one value the note holds ("Which port does the worker listen on?", fact_share 0.5), the
+#   way people ask, instead of about the note's topic;
 # - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
 #   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
 #   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch;
@@ -36,7 +38,7 @@ STAMP = "run.json"
 # - no LoRA dropout (faster on a CPU).
 # Every value can be overridden through RunConfig.export / RunConfig.train.
 DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
-                                  "rag_fraction": 0.1, "rag_copies": 0.2, "control_fraction": 0.15}
+                                  "rag_fraction": 0.1, "rag_copies": 0.2, "fact_share": 0.5, "control_fraction": 0.15}
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 4, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
                                  "replay_fraction": 0.5, "replay_source": "self", "skip_layers": 1 / 3,
                                  "max_batch_tokens": 1024}

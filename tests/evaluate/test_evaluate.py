@@ -216,3 +216,12 @@ def test_an_already_loaded_assistant_can_be_evaluated(tiny_env, merge):
     assert r.meta["base_model"] == str(tiny_env["base"])
     assert r.forgetting.change_pct != 0  # base really is the base: merged or not
     assert len(r.probes) == len(GUIDELINES)
+
+
+def test_recall_by_source_keeps_value_probes_apart():
+    from memtune.evaluate.api import source_label
+    from memtune.evaluate.probes import Probe
+
+    assert source_label(Probe("q", ["k"])) == "bundle"
+    assert source_label(Probe("q", ["k"], extra={"family": "fact"})) == "bundle · values"
+    assert source_label(Probe("q", ["k"], source="/x/benchmarks/dev/probes.jsonl")) == "probes.jsonl"

@@ -272,11 +272,18 @@ def _score_condition(
         condition=cond,
         overall=summarize_scores(a.score for _, a in scored),
         by_category=summarize_by((p.category, a.score) for p, a in scored),
-        by_source=summarize_by(("bundle" if p.source == "bundle" else Path(p.source).name, a.score) for p, a in scored),
+        by_source=summarize_by((source_label(p), a.score) for p, a in scored),
         retrieval_hit_rate=sum(hits) / len(hits) if hits else None,
         controls=ctl.summarize_controls(cr.answers[cond].verdict for cr in control_results) if control_results else None,
         leaks=leaks, seconds=seconds,
     )
+
+
+def source_label(probe: Probe) -> str:
+    """Where a probe came from: the bundle's topic probes, its one-value probes, or a user file."""
+    if probe.source != "bundle":
+        return Path(probe.source).name
+    return "bundle · values" if probe.extra.get("family") == "fact" else "bundle"
 
 
 def _forgetting(mut: ModelUnderTest, sample: str | Path | None, batch_size: int,
