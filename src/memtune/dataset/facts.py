@@ -65,6 +65,12 @@ _STATEMENT_VERBS = frozenset(
 )
 _PARTICIPLES = frozenset("kept built run set put read written made done held sent split found known shown given "
                          "taken".split())
+# Unions used on every word, built once.
+_INSTRUCTION_VERBS = CLEAR_VERBS | AMBIGUOUS_VERBS
+_KNOWN_VERBS = _INSTRUCTION_VERBS | _STATEMENT_VERBS
+_PLURAL_VERBS = CLEAR_VERBS | _STATEMENT_VERBS
+_NOT_HEAD_OR_PREP = _NOT_HEADS | PREPS
+_DET_OR_PREP = _DETS | PREPS
 _PRONOUNS = frozenset("it they this that these those he she we you i".split())
 _SUBORDINATE = frozenset("after before when whenever if unless until so that because while once".split())
 
@@ -191,7 +197,7 @@ def _standalone(clause: str, start: int, end: int) -> bool:
     not "the gRPC stubs" or "the forecast API" (there it only names a thing)."""
     before = clause[:start].split()[-1:]
     after = clause[end:].split()[:1]
-    if after and re.fullmatch(r"[A-Za-z][\w-]*", after[0]) and after[0].lower() not in _NOT_HEADS | PREPS:
+    if after and re.fullmatch(r"[A-Za-z][\w-]*", after[0]) and after[0].lower() not in _NOT_HEAD_OR_PREP:
         return False
     word = clause[start:end]
     if before and before[0].lower() in PREPS:
@@ -206,7 +212,7 @@ def _standalone(clause: str, start: int, end: int) -> bool:
 def _base(word: str) -> str | None:
     """listens → listen, publishes → publish, applies → apply (verbs memtune knows only)."""
     w = word.lower()
-    known = CLEAR_VERBS | AMBIGUOUS_VERBS | _STATEMENT_VERBS
+    known = _KNOWN_VERBS
     for cand in (w[:-3] + "y" if w.endswith("ies") else None, w[:-2] if w.endswith("es") else None,
                  w[:-1] if w.endswith("s") else None):
         if cand and cand in known:
@@ -219,7 +225,7 @@ def _finite(word: str, subject: list[str]) -> bool:
         return True
     if word.endswith("s") and (word in third_person_forms() or _base(word)):
         return True
-    return bool(subject) and looks_plural(subject[-1]) and word in (CLEAR_VERBS | _STATEMENT_VERBS)
+    return bool(subject) and looks_plural(subject[-1]) and word in _PLURAL_VERBS
 
 
 def _parse(words: list[str]) -> tuple[str, str, int] | tuple[str, str] | None:
@@ -319,7 +325,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     wh, head = "what", None
     after_noun = bool(rw) and (_noun(rw[0]) or (
         bool(lw) and lw[-1].lower() in _DETS and rw[0].isalpha() and rw[0].islower()
-        and rw[0] not in _NOT_HEADS | PREPS | _SUBORDINATE))  # "the `sharp` build": a noun after all
+        and rw[0] not in _NOT_HEAD_OR_PREP | _SUBORDINATE))  # "the `sharp` build": a noun after all
     if is_num and after_noun and looks_plural(rw[0]):
         head = rw.pop(0)
         wh = f"how many {head}"
@@ -335,10 +341,10 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         while lw and len(head.split()) < 3 and _modifier(lw[-1]):
             head = f"{lw.pop()} {head}"  # "the PyPI package X" → "which PyPI package"
         wh = f"which {head}"
-    elif after_noun and (not lw or lw[-1].lower() in _DETS | PREPS):
+    elif after_noun and (not lw or lw[-1].lower() in _DET_OR_PREP):
         head = rw.pop(0)  # "the `log` package", "on `typing.Self` imports"
         wh = f"which {head}"
-    elif after_noun or (lw and lw[-1].lower() not in _DETS | PREPS and not _verbish(lw[-1])):
+    elif after_noun or (lw and lw[-1].lower() not in _DET_OR_PREP and not _verbish(lw[-1])):
         return []  # "a randomly initialised X": the value sits inside a noun phrase
     while lw and lw[-1].lower() in _DETS:
         lw.pop()
@@ -350,7 +356,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
             return [FactQuestion(f"{upper_first(wh)} {rest}?", keys, "subject")]
         return []
     parsed = _parse(lw)
-    if parsed is None and len(lw) == 1 and lw[0].lower() in CLEAR_VERBS | AMBIGUOUS_VERBS:
+    if parsed is None and len(lw) == 1 and lw[0].lower() in _INSTRUCTION_VERBS:
         parsed = ("command", lw[0].lower())  # "Pass X as …", "set X to …": the value is the object
     if parsed is None:
         return []
@@ -373,7 +379,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         front = f"{wh2} {'does' if v == 'has' else 'do'} {subj} have"
     elif v.endswith("s") and _base(v):
         front = f"{wh2} does {subj} {_base(v)}"
-    elif v in CLEAR_VERBS | _STATEMENT_VERBS:
+    elif v in _PLURAL_VERBS:
         front = f"{wh2} do {subj} {v}"
     else:
         return []
@@ -450,7 +456,8 @@ def _why(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestio
     if parsed is None:
         return None
     if parsed[0] == "command":
-        q = f"Why {'shouldn' + chr(39) + 't' if negative else 'should'} I {_clean(parsed[1])}?"
+        modal = "shouldn't" if negative else "should"
+        q = f"Why {modal} I {_clean(parsed[1])}?"
     else:
         subject, vi = parsed[1], parsed[2]
         verb = words[vi].lower()
