@@ -172,7 +172,7 @@ def _keys(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> list[tuple
         found.append((m.group(1), m.start(), m.end()))
     taken = [(s, e) for _, s, e in found]
 
-    def add(m: re.Match[str]) -> None:
+    def add(m: re.Match[str] | _Span) -> None:
         if not any(s <= m.start() < e or m.start() <= s < m.end() for s, e in taken):
             found.append((m.group(0), m.start(), m.end()))
             taken.append((m.start(), m.end()))
@@ -185,11 +185,43 @@ def _keys(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> list[tuple
         if (" " in kw or not kw[:1].isalpha() or "`" in kw or kw.lower().endswith(("ed", "ing", "ly"))
                 or (kw.isalpha() and kw.isupper())):  # "BOTH", "NOT": emphasis, not a value
             continue
-        m = re.search(rf"(?<![\w`.-]){re.escape(kw)}(?![\w`-])", clause)
-        if m and _standalone(clause, m.start(), m.end()):
-            add(m)
+        start = _find_word(clause, kw)
+        if start >= 0 and _standalone(clause, start, start + len(kw)):
+            add(_Span(kw, start, start + len(kw)))
     found.sort(key=lambda k: k[1])
     return [(k, s, e) for k, s, e in found if clause[:s].count("(") <= clause[:s].count(")")]
+
+
+@dataclass(frozen=True)
+class _Span:
+    """A keyword found with str.find: the part of re.Match that _keys uses."""
+
+    text: str
+    begin: int
+    stop: int
+
+    def group(self, _: int = 0) -> str:
+        return self.text
+
+    def start(self) -> int:
+        return self.begin
+
+    def end(self) -> int:
+        return self.stop
+
+
+def _find_word(text: str, word: str) -> int:
+    """First position of ``word`` not glued to code or a longer word (a regex per keyword,
+    compiled for each note, cost more than the rest of the fact questions together)."""
+    pos = text.find(word)
+    while pos >= 0:
+        before = text[pos - 1] if pos else ""
+        after = text[pos + len(word)] if pos + len(word) < len(text) else ""
+        if not (before and (before.isalnum() or before in "_`.-")) and not (
+                after and (after.isalnum() or after in "_`-")):
+            return pos
+        pos = text.find(word, pos + 1)
+    return -1
 
 
 def _standalone(clause: str, start: int, end: int) -> bool:
