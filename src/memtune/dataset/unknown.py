@@ -174,10 +174,6 @@ _FAMILIES = ("how", "command", "about", "describe", "rule", "short")
 _SLOTS = frozenset({"vp", "vp3", "ger", "np", "plain_np", "subject", "Subject"})
 
 
-def _term_pattern(term: str) -> str:
-    return r"(?<![a-z0-9])" + re.escape(term.lower()) + r"(?![a-z0-9])"
-
-
 @cache
 def _matcher() -> tuple[re.Pattern[str], dict[str, tuple[int, ...]]]:
     """One regex for every term (one pass over a note), and term → the topics it rules out."""
@@ -186,7 +182,9 @@ def _matcher() -> tuple[re.Pattern[str], dict[str, tuple[int, ...]]]:
         for term in t.terms:
             owners.setdefault(term.lower(), []).append(i)
     terms = sorted(owners, key=len, reverse=True)
-    rx = re.compile("|".join(_term_pattern(t) for t in terms))
+    # Word boundaries sit outside the alternation: per-alternative lookarounds made the engine try
+    # every term at every position (30x slower on a 100k export).
+    rx = re.compile(r"(?<![a-z0-9])(?:" + "|".join(re.escape(t) for t in terms) + r")(?![a-z0-9])")
     return rx, {k: tuple(v) for k, v in owners.items()}
 
 
