@@ -65,6 +65,42 @@ def test_a_reason_becomes_a_why_question():
     assert qs["Why shouldn't I call go build directly?"] == ("-ldflags",)
 
 
+def test_a_condition_becomes_a_when_question():
+    assert asked("Split a module by responsibility when it passes about 600 lines.")[
+        "When should I split a module by responsibility?"] == ("600",)
+    assert asked("CI fails if it takes over 90 minutes.")["When does CI fail?"] == ("90",)
+    # a value after a comma in the condition belongs to another clause
+    assert not [q for q in fact_questions("Copy all three files when you move a store, or run `memtune dump` first.")
+                if q.frame == "when"]
+
+
+def test_the_kind_of_value_gives_a_which_question():
+    assert asked("The HTTP server binds to `127.0.0.1` by default.")[
+        "Which address does the HTTP server bind to by default?"] == ("127.0.0.1",)
+    assert asked("ALWAYS install `torch==2.13.0` before anything else.")[
+        "Which torch version do I install before anything else?"] == ("torch==2.13.0",)
+    assert asked("Set `SIM_STATION_FILE` to use another station.")[
+        "Which environment variable do I set to use another station?"] == ("SIM_STATION_FILE",)
+
+
+def test_subjects_with_code_or_a_relative_clause_and_objects_before_a_noun():
+    assert asked("Every `MemtuneError` carries a `hint`.")["What does every MemtuneError carry?"] == ("hint",)
+    qs = asked("Tests that use the real model are marked `@pytest.mark.slow`.")
+    assert qs["How are tests that use the real model marked?"] == ("@pytest.mark.slow",)
+    assert asked("Library code raises `MemtuneError` subclasses instead.")[
+        "Which subclasses does library code raise instead?"] == ("MemtuneError",)
+
+
+def test_commented_commands_in_code_blocks_are_asked_for_by_what_they_do():
+    body = ("Set up:\n\n```bash\nmake test            # creates .venv, installs pinned deps\n"
+            "make test-fast       # skips the slow real-model tests\nmake demo  # ingest examples/ and list them\n"
+            "deploy --token [REDACTED:api-key]  # pushes the release\n```")
+    qs = asked(body)
+    assert qs["Which command skips the slow real-model tests?"] == ("make test-fast",)
+    assert qs["What's the command that creates .venv?"] == ("make test",)
+    assert not [q for q in qs if "pushes" in q or "release" in q]  # a line with a redacted secret is skipped
+
+
 @pytest.mark.parametrize("body", [
     "Releases are cut by pushing a tag like `v1.8.0`.",  # an example, not the fact
     "Log in to staging as `admin@example.com` with password [REDACTED:password].",  # next to a secret

@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memtune.dataset.code_facts import command_questions
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
     CLEAR_VERBS,
@@ -40,6 +41,7 @@ _NUM_RE = re.compile(r"(?<![\w.\-/`])\d+(?:\.\d+)?(?![\w\-/`]|\.\d)")
 _CLAUSE_SPLIT_RE = re.compile(r";\s+|:\s+|\s+[—–]\s+")
 _TAIL_CUT_RE = re.compile(r",\s|\s\(|\s+because\b|\s+so\s+|\s+or\s+|\s+[—–]\s|\s+and\s+")
 _REASON_RE = re.compile(r",?\s+(?:because|since|so that|so)\s+(.+)$")
+_CONDITION_RE = re.compile(r",?\s+(?:when|whenever|if|once)\s+(.+)$")
 _QUANT_RE = re.compile(r"\b(?:at least|at most|up to|exactly|about|around|more than|less than|no more than|"
                        r"roughly|over|under)$", re.I)
 _EXAMPLE_LEAD = ("like", "e.g.", "e.g.,", "eg", "such as", "example")
@@ -61,6 +63,7 @@ _STATEMENT_VERBS = frozenset(
     listen live need contain hold accept expect own depend belong point return read write take keep
     reject default run use publish inject receive serve store mean require produce show live sit
     come go expose fail break call send cover handle support wrap trigger prune win replay become
+    carry bind raise merge
     """.split()
 )
 _PARTICIPLES = frozenset("kept built run set put read written made done held sent split found known shown given "
@@ -73,6 +76,8 @@ _NOT_HEAD_OR_PREP = _NOT_HEADS | PREPS
 _DET_OR_PREP = _DETS | PREPS
 _PRONOUNS = frozenset("it they this that these those he she we you i".split())
 _SUBORDINATE = frozenset("after before when whenever if unless until so that because while once".split())
+_RELATIVE = frozenset("that which who".split())
+_QUANTIFIERS = frozenset("every each all any no".split()) | _DETS
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,13 @@ def fact_questions(body: str, keywords: tuple[str, ...] | list[str] = ()) -> lis
             qs = _ask(clause, start, end, key, subject_hint)
             if qs:
                 per_key.append(qs)
-        why = _why(clause, keywords)
-        if why:
-            per_key.append([why])
+        for extra in (_why(clause, keywords), _when(clause, keywords)):
+            if extra:
+                per_key.append([extra])
         if len(per_key) >= MAX_FACTS:
             break
+    for cmd, asks in command_questions(body):
+        per_key.append([FactQuestion(q, (cmd,), "command") for q in asks])
     out: list[FactQuestion] = []
     seen: set[str] = set()
     depth = max((len(q) for q in per_key), default=0)
@@ -267,17 +274,20 @@ def _parse(words: list[str]) -> tuple[str, str, int] | tuple[str, str] | None:
         if starts_with_verb(words) or (words and words[0].lower() in CLEAR_VERBS and len(words) > 1):
             return ("command", " ".join([words[0].lower(), *words[1:]]))
         return None
+    if len(words) > 1 and words[0].lower() == "we" and words[1].lower() in _PLURAL_VERBS | _INSTRUCTION_VERBS:
+        return ("statement", "we", 1)  # "We use X now": a team habit, asked as "What do we use?"
     if not words or words[0].lower() in _NEGATIONS or words[0].lower() in _PRONOUNS:
         return None
     if starts_with_verb(words) or (words[0].lower() in CLEAR_VERBS and len(words) > 1):
         return ("command", " ".join([words[0].lower(), *words[1:]]))
     for i in range(1, min(len(words), 10)):
         w = words[i].lower()
-        if w in _NEGATIONS or "`" in words[i] or "," in words[i - 1]:
-            return None
+        prev = words[i - 1].lower()
+        if w in _NEGATIONS or "," in words[i - 1] or ("`" in words[i] and prev not in _QUANTIFIERS):
+            return None  # a code span may only name the subject: "every `MemtuneError` carries …"
         nxt = words[i + 1].lower() if i + 1 < len(words) else ""
-        if words[i - 1].lower() in _DETS or words[i - 1].lower() in PREPS:
-            continue  # "the tests", "for the forecast tests": a noun
+        if prev in _QUANTIFIERS or prev in PREPS or prev in _RELATIVE:
+            continue  # "the tests", "for the forecast tests": a noun; "tests that use …": not the main verb
         if w not in _AUX and w not in _MODALS and (nxt in _AUX or nxt in _MODALS or _base(nxt)
                                                    or nxt in _STATEMENT_VERBS
                                                    or (looks_plural(w) and nxt in CLEAR_VERBS)):
@@ -325,6 +335,45 @@ def _verbish(word: str) -> bool:
             or w in ("has", "have", "does", "do") or _base(w) is not None or w.endswith("s"))
 
 
+def _passive(words: list[str]) -> bool:
+    """"… are marked `X`": a participle right after is/are names the value like a verb does."""
+    last = words[-1].lower()
+    return len(words) >= 2 and words[-2].lower() in _AUX and (last.endswith("ed") or last in _PARTICIPLES)
+
+
+def _relative(words: list[str], i: int) -> bool:
+    """"tests that use the real model are …": ``that`` + a verb opens a relative clause, not a side clause."""
+    return words[i].lower() in _RELATIVE and i + 1 < len(words) and _takes_object(words[i + 1])
+
+
+def _takes_object(word: str) -> bool:
+    """A verb whose object can be "`X` subclasses" ("raises `MemtuneError` subclasses"), known verbs only."""
+    w = word.lower()
+    return w in _INSTRUCTION_VERBS or w in _STATEMENT_VERBS or _base(w) is not None
+
+
+_IP_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?")
+_PIN_RE = re.compile(r"([A-Za-z][\w.-]*)(?:==|>=|@)\d[\w.]*")
+
+
+def value_kind(key: str) -> str | None:
+    """What sort of thing a value is, for "Which address …?" / "Which torch version …?" questions."""
+    if _IP_RE.fullmatch(key):
+        return "address"
+    if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]+", key):
+        return "environment variable"
+    pin = _PIN_RE.fullmatch(key)
+    if pin:
+        return f"{pin.group(1)} version"
+    if _is_command(key):
+        return "command"
+    if key.endswith("/") and len(key) > 1:
+        return "directory"
+    if "/" in key and re.search(r"\.\w{1,5}$", key):
+        return "file"
+    return None
+
+
 def _modifier(word: str) -> bool:
     """A word before a noun that belongs to its name ("PyPI", "forecast"), not a verb or a preposition."""
     w = word.lower()
@@ -347,14 +396,15 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         return []  # "a tag like v1.8.0": an example, not the fact
     if "," in left or (lw and lw[-1].endswith(("'s", "’s"))):
         return []  # after a comma the clause has lost its subject; "the reading's X" is not a slot
-    if any(w.lower() in _SUBORDINATE or w.lower() in ("and", "or") for w in lw[1:]):
+    if any((w.lower() in _SUBORDINATE or w.lower() in ("and", "or")) and not _relative(lw, i)
+           for i, w in enumerate(lw) if i):
         return []  # "… after editing anything under X", "A and X": the value belongs to a side clause
     is_num = bool(_NUM_RE.fullmatch(key))
     if is_num:
         quant = _QUANT_RE.search(" ".join(lw[-2:]))
         if quant:
             lw = lw[: len(lw) - len(quant.group(0).split())]
-    wh, head = "what", None
+    wh, head, object_noun = "what", None, False
     after_noun = bool(rw) and (_noun(rw[0]) or (
         bool(lw) and lw[-1].lower() in _DETS and rw[0].isalpha() and rw[0].islower()
         and rw[0] not in _NOT_HEAD_OR_PREP | _SUBORDINATE))  # "the `sharp` build": a noun after all
@@ -373,10 +423,12 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         while lw and len(head.split()) < 3 and _modifier(lw[-1]):
             head = f"{lw.pop()} {head}"  # "the PyPI package X" → "which PyPI package"
         wh = f"which {head}"
-    elif after_noun and (not lw or lw[-1].lower() in _DET_OR_PREP):
+    elif after_noun and (not lw or lw[-1].lower() in _DET_OR_PREP or _takes_object(lw[-1])):
+        object_noun = bool(lw) and lw[-1].lower() not in _DET_OR_PREP  # "raises `X` subclasses"
         head = rw.pop(0)  # "the `log` package", "on `typing.Self` imports"
         wh = f"which {head}"
-    elif after_noun or (lw and lw[-1].lower() not in _DET_OR_PREP and not _verbish(lw[-1])):
+    elif after_noun or (lw and lw[-1].lower() not in _DET_OR_PREP and not _verbish(lw[-1])
+                        and not _passive(lw)):
         return []  # "a randomly initialised X": the value sits inside a noun phrase
     while lw and lw[-1].lower() in _DETS:
         lw.pop()
@@ -388,8 +440,9 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
             return [FactQuestion(f"{upper_first(wh)} {rest}?", keys, "subject")]
         return []
     parsed = _parse(lw)
-    if parsed is None and len(lw) == 1 and lw[0].lower() in _INSTRUCTION_VERBS:
-        parsed = ("command", lw[0].lower())  # "Pass X as …", "set X to …": the value is the object
+    bare = lw[1:] if len(lw) == 2 and (lw[0].lower() in _LEAD_ADVERBS or lw[0] == "MUST") else lw
+    if parsed is None and len(bare) == 1 and bare[0].lower() in _INSTRUCTION_VERBS:
+        parsed = ("command", bare[0].lower())  # "Pass X as …", "ALWAYS install X …": the value is the object
     if parsed is None:
         return []
     where = wh == "what" and _is_place(key) and prep in ("in", "under", "inside", "at", "into", "from")
@@ -416,7 +469,12 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     else:
         return []
     out = [FactQuestion(upper_first(f"{front} {end_words}".strip()) + "?", keys, "wh_do")]
-    if head and not is_num:
+    kind = value_kind(key) if wh2 == "what" else None
+    if kind:
+        out.append(FactQuestion(upper_first(f"which {kind}{front[4:]} {end_words}".strip()) + "?", keys, "kind"))
+    if v in _AUX and prep2 is None and not head and _passive([v, after]):  # "How are X marked?"
+        out.append(FactQuestion(f"How {v} {subj} {after}?", keys, "how"))
+    if head and not is_num and not object_noun:
         out.append(FactQuestion(f"What's the {head} for {subj}?", keys, "head"))
     # An embedded question keeps the statement's word order: "… which port the worker listens on".
     embedded = " ".join(x for x in (wh2, subj, v, after, prep2, rest) if x)
@@ -442,6 +500,9 @@ def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where:
         out.append(FactQuestion(upper_first(f"where do I {vp} {rest}".strip()) + "?", keys, "where"))
     else:
         out.append(FactQuestion(upper_first(f"{wh} do I {vp} {tail}".strip()) + "?", keys, "wh_do"))
+        kind = value_kind(key) if wh == "what" else None
+        if kind and kind != "command":  # commands get the "Which command …?" frames below
+            out.append(FactQuestion(upper_first(f"which {kind} do I {vp} {tail}".strip()) + "?", keys, "kind"))
     if _is_command(key) and prep in ("with", "using", "via", "by"):
         action = " ".join(x for x in (vp, rest) if x)
         out.append(FactQuestion(f"Which command {inflect(action, '3rd')}?", keys, "command"))
@@ -457,6 +518,34 @@ def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where:
     out.append(FactQuestion(upper_first(f"{wh} am I supposed to {vp} {tail}".strip()) + "?", keys, "supposed",
                             probe=True))
     return out
+
+
+def _when(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestion | None:
+    """"Split a module when it passes about 600 lines" → "When should I split a module?" (the
+    values of the condition are the answer); "CI fails if it takes over 90 minutes" → "When does CI fail?"."""
+    m = _CONDITION_RE.search(clause)
+    if not m:
+        return None
+    main, condition = clause[: m.start()], _TAIL_CUT_RE.split(m.group(1), maxsplit=1)[0]
+    keys = tuple(k for k, _, _ in _keys(condition, keywords))
+    words = main.split()
+    if not keys or not words or "," in main or words[0].lower() in _NEGATIONS:
+        return None
+    parsed = _parse(words)
+    if parsed is None:
+        return None
+    if parsed[0] == "command":
+        return FactQuestion(f"When should I {_clean(parsed[1])}?", keys, "when")
+    subject, vi = parsed[1], parsed[2]
+    verb, after = words[vi].lower(), _clean(" ".join(words[vi + 1:]))
+    subj = _clean(_lower_subject(subject))
+    if verb in _AUX or verb in _MODALS:
+        q = f"When {verb} {subj} {after}?"
+    elif _base(verb):
+        q = f"When does {subj} {_base(verb)} {after}?"
+    else:
+        return None
+    return FactQuestion(re.sub(r"\s+\?", "?", q), keys, "when")
 
 
 def _why(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestion | None:
