@@ -43,6 +43,12 @@ class Block:
 
 def split_blocks(content: str) -> list[Block]:
     """Prose and fenced code blocks in order; an unclosed fence runs to the end (kept as code)."""
+    return list(_split_blocks(content))
+
+
+@lru_cache(maxsize=256)
+def _split_blocks(content: str) -> tuple[Block, ...]:
+    """Cached: one note's body is split by keywords, facts, answers and prompts (~6 times each)."""
     out: list[Block] = []
     pos = 0
     for m in FENCE_RE.finditer(content):
@@ -65,7 +71,7 @@ def split_blocks(content: str) -> list[Block]:
         out.append(Block("code", body, lang, f"{fence}{lang}\n{body}\n{fence}"))
     elif rest.strip():
         out.append(Block("text", rest.strip()))
-    return out
+    return tuple(out)
 
 
 def code_blocks(content: str) -> list[Block]:
@@ -93,6 +99,7 @@ def strip_inline(text: str, *, keep_code: bool = False) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def plain(text: str, *, keep_code: bool = False) -> str:
     """One line of plain prose: no markdown, no list markers, single spaces."""
     lines = [_LINE_PREFIX_RE.sub("", ln) for ln in text.splitlines()]

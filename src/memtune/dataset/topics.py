@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
@@ -170,6 +170,7 @@ def category_label(category: str | None) -> str:
     return CATEGORY_LABELS.get((category or "general").lower(), "general")
 
 
+@lru_cache(maxsize=4096)
 def clean_name(name: str) -> str:
     """A stored name → the phrase a developer would use: no heading path, file hint or section prefix."""
     n = plain(REDACTED_RE.sub("", name or ""), keep_code=False)
