@@ -194,6 +194,18 @@ def test_early_stopping_on_probe_recall_keeps_the_best_epoch(tiny_config, monkey
     assert info["metrics"]["best_epoch"] == 2
 
 
+def test_early_stopping_waits_while_eval_loss_still_falls(tiny_config, monkeypatch):
+    """A dip in the few sampled probes is noise while eval loss keeps falling; stop once both stall."""
+    import memtune.train.evaluation as ev
+
+    recalls = iter([0.5, 0.25, 0.25, 0.25, 0.25])
+    losses = iter([1.0, 0.5, 0.3, 0.29, 0.29])
+    monkeypatch.setattr(ev, "eval_loss", lambda *a, **k: next(losses))
+    monkeypatch.setattr(ev, "probe_recall", lambda *a, **k: (next(recalls), []))
+    res = train(tiny_config(epochs=5, patience=1), progress=False)
+    assert res.stopped_early and res.epochs_run == 4 and res.best_epoch == 1
+
+
 def test_token_budget_splits_forward_passes_without_changing_the_step(tiny_config, tmp_path):
     """Gradient accumulation inside a step: the same update whether or not a batch is split."""
     whole = train(tiny_config(out=str(tmp_path / "w"), max_steps=2, dropout=0.0, max_batch_tokens=0), progress=False)

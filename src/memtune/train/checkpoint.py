@@ -47,6 +47,7 @@ class RunState:
     best_metric: list[float] | None = None
     best_epoch: int | None = None
     bad_epochs: int = 0
+    best_eval_loss: float | None = None
     finished: bool = False
     train_tokens: int = 0
     train_seconds: float = 0.0

@@ -26,6 +26,8 @@ from memtune.train.data import Bundle, default_system_prompt, load_bundle, sampl
 from memtune.train.recipe import release_memory
 
 WORKER_ENV = "MEMTUNE_DISTRIBUTED_WORKER"
+EVAL_LOSS_GAIN = 0.05
+"""Relative eval-loss drop that counts an epoch as progress for early stopping."""
 
 
 class TrainingInterrupted(MemtuneError):
@@ -276,6 +278,12 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                    "eval_loss": el, "probe_recall": pr}
             state.curves["epochs"].append(row)
             better = pr is not None or el is not None  # nothing to judge by: the last epoch is final
+            # Still learning while eval loss falls by > EVAL_LOSS_GAIN: a dip in the few sampled probes is
+            # then noise, not a reason to stop (8 probes stopped a run at epoch 2 of 4, eval loss 1.0 → 0.3).
+            learning = el is not None and (state.best_eval_loss is None
+                                           or el < state.best_eval_loss * (1 - EVAL_LOSS_GAIN))
+            if el is not None and (state.best_eval_loss is None or el < state.best_eval_loss):
+                state.best_eval_loss = el
             if better:
                 # probe recall first; eval loss breaks ties (and decides when there are no probes)
                 metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
@@ -284,7 +292,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                     state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
                     ck.save_best(out, unwrapped, tok)
                 else:
-                    state.bad_epochs += 1
+                    state.bad_epochs = 0 if learning else state.bad_epochs + 1
             else:
                 state.best_epoch = epoch + 1
             rep.epoch(row, best=better)
