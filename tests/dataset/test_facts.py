@@ -65,6 +65,11 @@ def test_a_reason_becomes_a_why_question():
     assert qs["Why shouldn't I call go build directly?"] == ("-ldflags",)
 
 
+def test_a_colon_before_a_code_block_stays_out_of_the_question():
+    qs = asked("Start the worker with `cargo run dev` from the repo root:\n\n```bash\ncargo run dev\n```")
+    assert qs["Which command starts the worker from the repo root?"] == ("cargo run dev",)
+
+
 def test_a_condition_becomes_a_when_question():
     assert asked("Split a module by responsibility when it passes about 600 lines.")[
         "When should I split a module by responsibility?"] == ("600",)
@@ -107,11 +112,12 @@ def test_commented_commands_in_code_blocks_are_asked_for_by_what_they_do():
     "Add the logic to BOTH resolvers.",  # emphasis, not a value
     "Unit tests build a randomly initialised `LlamaForCausalLM` in code.",  # inside a noun phrase
     "Use `postgresql+psycopg://h/db` or install `memtune[postgres]`.",  # "What do I use?" asks nothing
+    "If the billing service fails with EADDRINUSE on port 3002, kill the stale process.",  # a side clause
 ])
 def test_no_question_where_the_clause_does_not_read_cleanly(body):
     assert not [q for q in fact_questions(body, ("BOTH", "password")) if "v1.8.0" in q.keys
                 or "REDACTED" in q.text or "BOTH" in q.keys or "LlamaForCausalLM" in q.keys
-                or q.text == "What do I use?"]
+                or q.text == "What do I use?" or q.text.lower().startswith(("which port does if", "do you know which port if"))]
 
 
 def test_values_are_interleaved_and_probe_frames_are_separate():

@@ -65,7 +65,7 @@ def split_clauses(body: str) -> list[tuple[str, str | None]]:
     """(clause, the subject of the clause before it) pairs; "run them with X" borrows that subject."""
     out: list[tuple[str, str | None]] = []
     for sent in sentences(prose(body)):
-        sent = strip_markup(sent).strip().rstrip(".!")
+        sent = strip_markup(sent).strip().rstrip(".!:")  # "… from the repo root:" before a code block
         previous: str | None = None
         for part in CLAUSE_SPLIT_RE.split(sent):
             part = part.strip()
@@ -209,7 +209,7 @@ def parse_clause(words: list[str]) -> tuple[str, str, int] | tuple[str, str] | N
         return None
     if len(words) > 1 and words[0].lower() == "we" and words[1].lower() in PLURAL_VERBS | INSTRUCTION_VERBS:
         return ("statement", "we", 1)  # "We use X now": a team habit, asked as "What do we use?"
-    if not words or words[0].lower() in NEGATIONS or words[0].lower() in PRONOUNS:
+    if not words or words[0].lower() in NEGATIONS or words[0].lower() in PRONOUNS or words[0].lower() in SUBORDINATE:
         return None
     if starts_with_verb(words) or (words[0].lower() in CLEAR_VERBS and len(words) > 1):
         return ("command", " ".join([words[0].lower(), *words[1:]]))
