@@ -10,10 +10,12 @@ adapter learned the fact rather than the phrasing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import random
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain
 
 from memtune.dataset.text import question_key, upper_first
 from memtune.dataset.topics import Topic
@@ -337,7 +339,7 @@ def train_questions(topic: Topic, rng: random.Random, *, has_rationale: bool = F
 def probe_questions(topic: Topic, rng: random.Random, n: int = 3) -> list[Question]:
     """Up to ``n`` held-out questions (different families first)."""
     values = slots(topic)
-    pools: list[tuple[str, list[str]]] = []
+    pools: list[tuple[str, Iterator[str]]] = []
     for fam, templates in PROBE_FAMILIES.items():
         ts = list(templates)
         if topic.polarity == "dont":
@@ -345,17 +347,22 @@ def probe_questions(topic: Topic, rng: random.Random, n: int = 3) -> list[Questi
         else:
             ts = [t for t in ts if "wants to {vp}" not in t]
         rng.shuffle(ts)
-        rendered = [q for q in (render(t, values) for t in ts) if q]
-        if rendered:
-            pools.append((fam, rendered))
+        rendered = (q for q in (render(t, values) for t in ts) if q)  # lazy: most probes need 1-2 of them
+        first = next(rendered, None)
+        if first:
+            pools.append((fam, chain([first], rendered)))
     rng.shuffle(pools)
     out: list[Question] = []
     seen: set[str] = set()
-    while len(out) < n and any(qs for _, qs in pools):
-        for fam, qs in pools:
-            if qs and len(out) < n:
-                q = qs.pop(0)
-                if question_key(q) not in seen:
-                    seen.add(question_key(q))
-                    out.append(Question(fam, q, "probe"))
+    live = list(pools)
+    while len(out) < n and live:
+        for pool in list(live):
+            if len(out) >= n:
+                break
+            q = next(pool[1], None)
+            if q is None:
+                live.remove(pool)
+            elif question_key(q) not in seen:
+                seen.add(question_key(q))
+                out.append(Question(pool[0], q, "probe"))
     return out
