@@ -22,6 +22,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROWS = (
     ("adapter_recall", "adapter recall (held-out phrasings)"),
@@ -134,9 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     h = report.headline()
     by_source = {cond: {src: round(rs.recall, 3) for src, rs in summary.by_source.items()}
                  for cond, summary in report.summaries.items()}
+    refusals = refusals_by_source(report)
     if args.json:
         print(json.dumps({"figures": h, "targets": checks, "training": metrics, "seconds": round(time.perf_counter() - t0, 1),
-                          "probes": len(report.probes), "controls": len(report.controls), "by_source": by_source},
+                          "probes": len(report.probes), "controls": len(report.controls), "by_source": by_source,
+                          "refusals": refusals},
                          indent=2))
     else:
         print(f"\nadapter {args.adapter}  ·  {len(report.probes)} probes, {len(report.controls)} controls, "
@@ -157,12 +160,31 @@ def main(argv: list[str] | None = None) -> int:
         print("\nrecall by probe source (bundle = topic probes, bundle · values = one-value probes):")
         for cond, per in by_source.items():
             print(f"  {cond:14} " + ", ".join(f"{src} {v:.2f}" for src, v in per.items()))
+        print("memory questions answered with \"not in the memory\" (wrong: each probe is answerable):")
+        for cond, per in refusals.items():
+            print(f"  {cond:14} " + ", ".join(f"{src} {n}/{total}" for src, (n, total) in per.items()))
         for w in report.warnings:
             print(f"warning: {w}")
         if report.files:
             print(f"report: {report.files.get('html')}")
     missed = [k for k, c in checks.items() if c["met"] is False] + (["leaks"] if report.leak_count else [])
     return 1 if args.strict and missed else 0
+
+
+def refusals_by_source(report: Any) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per condition and probe source: (answers that admit not knowing, probes). Every probe is about
+    a stored note, so each such answer is a miss the recall figure alone does not explain."""
+    from memtune.evaluate.api import source_label
+    from memtune.evaluate.controls import classify_control
+
+    out: dict[str, dict[str, list[int]]] = {}
+    for p in report.probes:
+        src = source_label(p.probe)
+        for cond, a in p.answers.items():
+            row = out.setdefault(cond, {}).setdefault(src, [0, 0])
+            row[0] += classify_control(a.answer, p.probe.question).label == "admits"
+            row[1] += 1
+    return {c: {s: (n, t) for s, (n, t) in per.items()} for c, per in out.items()}
 
 
 if __name__ == "__main__":

@@ -218,6 +218,24 @@ def test_an_already_loaded_assistant_can_be_evaluated(tiny_env, merge):
     assert len(r.probes) == len(GUIDELINES)
 
 
+def test_bench_quality_counts_refusals_of_memory_questions_per_source():
+    from types import SimpleNamespace
+
+    from memtune.evaluate.probes import Probe
+    from memtune.evaluate.results import ProbeAnswer, ProbeResult
+
+    def result(source, answer):
+        return ProbeResult(Probe("Which port does the worker use?", ["7420"], source=source),
+                           {"adapter": ProbeAnswer(answer=answer, score=None)})
+
+    report = SimpleNamespace(probes=[
+        result("bundle", "The project memory does not cover that, so I can't tell you."),
+        result("bundle", "The worker listens on port 7420."),
+        result("/x/probes.jsonl", "I don't know: the project memory has no information about that."),
+    ])
+    assert _bench_quality().refusals_by_source(report) == {"adapter": {"bundle": (1, 2), "probes.jsonl": (1, 1)}}
+
+
 def test_recall_by_source_keeps_value_probes_apart():
     from memtune.evaluate.api import source_label
     from memtune.evaluate.probes import Probe
