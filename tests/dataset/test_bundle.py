@@ -283,3 +283,19 @@ def test_to_messages_reads_foreign_spellings():
     assert to_messages({"prompt": "q", "completion": "a"})[0]["role"] == "user"
     with pytest.raises(ValueError):
         to_messages({"text": "x"})
+
+
+def test_training_prompts_equal_to_a_held_out_one_are_dropped_and_the_digest_covers_what_stays(tmp_path):
+    import hashlib
+
+    from memtune.dataset.bundle import _BundleWriter
+
+    w = _BundleWriter(None, ExportConfig(output_path=tmp_path / "out"), tmp_path, 2, None)
+    (tmp_path / "train.part").write_text('aa\t{"q": 1}\nbb\t{"q": 2}\ncc\t{"q": 3}\n', encoding="utf-8")
+    if w.sidecar:
+        (tmp_path / "train.metadata.part").write_text("aa\t{}\nbb\t{}\ncc\t{}\n", encoding="utf-8")
+    w.c["train"] = 3
+    digest = w._filter_train({"bb"})
+    kept = (tmp_path / "train.jsonl").read_bytes()
+    assert kept == b'{"q": 1}\n{"q": 3}\n' and w.c["dropped_overlap"] == 1 and w.c["train"] == 2
+    assert digest.hexdigest() == hashlib.sha256(kept).hexdigest()

@@ -195,6 +195,7 @@ class _BundleWriter:
         self.fmt = config.format
         self.sidecar = self.fmt in SIDECAR_FORMATS and config.include_metadata
         self.parallel_workers = 1
+        self.train_digest: Any = None  # sha256 of train.jsonl, taken while it is written
         self.files: dict[str, str] = {}
         self.warnings: list[str] = []
         self.c = {k: 0 for k in ("guidelines", "train", "eval", "negatives", "rag", "probes", "held_out",
@@ -222,7 +223,7 @@ class _BundleWriter:
                                   cfg.control_fraction, cfg.rag_copies, cfg.fact_share)
         distractors = _Distractors(self.store, cfg, self.total)
         guard = cfg.split_by == "guideline"  # phrasing sides are prompt-determined: no overlap possible
-        eval_keys: set[bytes] = set()
+        eval_keys: set[str] = set()
         paths = {name: self.tmp / name for name in ("train.jsonl", "eval.jsonl", "probes.jsonl")}
         train_target = self.tmp / "train.part" if guard else paths["train.jsonl"]
         lineage_path = self.tmp / "lineage.part"
@@ -251,8 +252,7 @@ class _BundleWriter:
                 h.close()
             if paraphraser:
                 paraphraser.close()
-        if guard:
-            self._filter_train(eval_keys)
+        self.train_digest = self._filter_train(eval_keys) if guard else None
         lineage_path.rename(self.tmp / "lineage.part.done")
         self.parallel_workers = workers if parallel else 1
         return self._finish(info, lora_kwargs, lora_summary, paraphraser, started)
@@ -293,7 +293,7 @@ class _BundleWriter:
             while pending:
                 yield from pending.popleft().result()
 
-    def _write(self, r: Rendered, h: dict[str, TextIO], eval_keys: set[bytes]) -> None:
+    def _write(self, r: Rendered, h: dict[str, TextIO], eval_keys: set[str]) -> None:
         c = self.c
         c["guidelines"] += 1
         self.mentioned.update(r.mentioned)
@@ -318,12 +318,12 @@ class _BundleWriter:
         h["lineage"].write(r.lineage + "\n")
 
     def _write_lines(self, lines: list[tuple[str, str, str | None, str | None]], h: dict[str, TextIO],
-                     eval_keys: set[bytes]) -> None:
+                     eval_keys: set[str]) -> None:
         for side, record, meta, key in lines:
             self.c[side] += 1
             if side == "eval":
                 if key is not None:
-                    eval_keys.add(bytes.fromhex(key))
+                    eval_keys.add(key)
                 h["eval"].write(record + "\n")
                 if meta is not None:
                     h["eval_meta"].write(meta + "\n")
@@ -334,7 +334,7 @@ class _BundleWriter:
                     h["train_meta"].write(prefix + meta + "\n")
 
     def _write_unknown(self, splitter: Splitter, distractors: _Distractors, h: dict[str, TextIO],
-                       eval_keys: set[bytes]) -> None:
+                       eval_keys: set[str]) -> None:
         """The "not in memory" examples, once every note has been seen (a topic any note
         mentions is skipped); ``control_fraction`` of the whole set, never probes."""
         cfg = self.config
@@ -368,25 +368,32 @@ class _BundleWriter:
         self.c["unknown"] = len(lines)
         self._write_lines(lines, h, eval_keys)
 
-    def _filter_train(self, eval_keys: set[bytes]) -> None:
-        """Guideline split: drop training prompts identical to a held-out one (rare, but never allowed)."""
+    def _filter_train(self, eval_keys: set[str]) -> Any:
+        """Guideline split: drop training prompts identical to a held-out one (rare, but never allowed).
+
+        Returns the sha256 of train.jsonl as written, so the fingerprint need not read it again."""
+        digest = hashlib.sha256()
         pairs = [("train.part", "train.jsonl")]
         if self.sidecar:
             pairs.append(("train.metadata.part", "train.metadata.jsonl"))
         for part, final in pairs:
             src, dst = self.tmp / part, self.tmp / final
             dropped = 0
-            with src.open(encoding="utf-8") as fin, dst.open("w", encoding="utf-8") as fout:
+            with src.open(encoding="utf-8") as fin, dst.open("w", encoding="utf-8", newline="\n") as fout:
+                hashing = part == "train.part"
                 for line in fin:
                     key, _, rest = line.partition("\t")
-                    if bytes.fromhex(key) in eval_keys:
+                    if key in eval_keys:
                         dropped += 1
                         continue
                     fout.write(rest)
+                    if hashing:
+                        digest.update(rest.encode("utf-8"))
             src.unlink()
             if part == "train.part":
                 self.c["dropped_overlap"] = dropped
                 self.c["train"] -= dropped
+        return digest
 
     # ------------------------------------------------------------------ the other files
     def _finish(self, info: Any, lora_kwargs: dict[str, Any], lora_summary: dict[str, Any],
@@ -414,7 +421,8 @@ class _BundleWriter:
             artifacts.readme(self.fmt, counts, lora_summary, card, lf_ok, cfg.generate_script), encoding="utf-8")
         self.files.update(dataset_info="dataset_info.yaml", llama_factory="dataset_info.json", readme="README.md",
                           metadata="metadata.json")
-        fingerprint = _fingerprint(tmp / "train.jsonl", tmp / "eval.jsonl")
+        fingerprint = (_fingerprint(tmp / "eval.jsonl", digest=self.train_digest) if self.train_digest is not None
+                       else _fingerprint(tmp / "train.jsonl", tmp / "eval.jsonl"))
         exported_at = datetime.now(UTC).isoformat(timespec="seconds")
         stats = {
             "guidelines_matched": self.total,
@@ -501,9 +509,10 @@ class _BundleWriter:
         lineage.unlink()
 
 
-def _fingerprint(*paths: Path) -> str:
-    """sha256 over the train then eval files' bytes (what the trainer records as dataset lineage)."""
-    h = hashlib.sha256()
+def _fingerprint(*paths: Path, digest: Any = None) -> str:
+    """sha256 over the train then eval files' bytes (what the trainer records as dataset lineage);
+    ``digest`` already holds the bytes before ``paths``."""
+    h = digest if digest is not None else hashlib.sha256()
     for p in paths:
         with p.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
