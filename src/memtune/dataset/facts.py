@@ -233,16 +233,21 @@ def _when(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuesti
         return None
     if parsed[0] == "command":
         return FactQuestion(f"When should I {cl.clean(parsed[1])}?", keys, "when")
-    subject, vi = parsed[1], parsed[2]
+    q = _ask_statement("When", words, parsed[1], parsed[2])
+    return FactQuestion(q, keys, "when") if q else None
+
+
+def _ask_statement(wh: str, words: list[str], subject: str, vi: int) -> str | None:
+    """"CI fails …" → "When does CI fail?"; "IDs are kept as strings" → "Why are IDs kept as strings?"."""
     verb, after = words[vi].lower(), cl.clean(" ".join(words[vi + 1:]))
     subj = cl.clean(cl.lower_subject(subject))
     if verb in cl.AUX or verb in cl.MODALS:
-        q = f"When {verb} {subj} {after}?"
+        q = f"{wh} {verb} {subj} {after}?"
     elif cl.verb_base(verb):
-        q = f"When does {subj} {cl.verb_base(verb)} {after}?"
+        q = f"{wh} does {subj} {cl.verb_base(verb)} {after}?"
     else:
         return None
-    return FactQuestion(re.sub(r"\s+\?", "?", q), keys, "when")
+    return re.sub(r"\s+\?", "?", q)
 
 
 def _why(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestion | None:
@@ -275,16 +280,6 @@ def _why(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestio
         return None
     if parsed[0] == "command":
         modal = "shouldn't" if negative else "should"
-        q = f"Why {modal} I {cl.clean(parsed[1])}?"
-    else:
-        subject, vi = parsed[1], parsed[2]
-        verb = words[vi].lower()
-        after = cl.clean(" ".join(words[vi + 1:]))
-        subj = cl.clean(cl.lower_subject(subject))
-        if verb in cl.AUX or verb in cl.MODALS:
-            q = f"Why {verb} {subj} {after}?"
-        elif cl.verb_base(verb):
-            q = f"Why does {subj} {cl.verb_base(verb)} {after}?"
-        else:
-            return None
-    return FactQuestion(re.sub(r"\s+\?", "?", q), keys, "why")
+        return FactQuestion(re.sub(r"\s+\?", "?", f"Why {modal} I {cl.clean(parsed[1])}?"), keys, "why")
+    q = _ask_statement("Why", words, parsed[1], parsed[2])
+    return FactQuestion(q, keys, "why") if q else None
