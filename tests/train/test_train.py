@@ -184,12 +184,12 @@ def test_bf16_autocast_trains_on_cpu(tiny_config):
 def test_early_stopping_on_probe_recall_keeps_the_best_epoch(tiny_config, monkeypatch):
     import memtune.train.evaluation as ev
 
-    recalls = iter([0.5, 0.75, 0.5, 0.25, 0.25, 0.25])
+    recalls = iter([0.25, 1.0, 0.5, 0.25, 0.25, 0.25])
     monkeypatch.setattr(ev, "eval_loss", lambda *a, **k: 1.0)
     monkeypatch.setattr(ev, "probe_recall", lambda *a, **k: (next(recalls), []))
     res = train(tiny_config(epochs=6, patience=2), progress=False)
     assert res.stopped_early and res.epochs_run == 4 and res.best_epoch == 2
-    assert res.metrics["probe_recall"] == 0.75
+    assert res.metrics["probe_recall"] == 1.0
     info = json.loads((res.out_dir / "memtune.json").read_text())
     assert info["metrics"]["best_epoch"] == 2
 
@@ -198,12 +198,33 @@ def test_early_stopping_waits_while_eval_loss_still_falls(tiny_config, monkeypat
     """A dip in the few sampled probes is noise while eval loss keeps falling; stop once both stall."""
     import memtune.train.evaluation as ev
 
-    recalls = iter([0.5, 0.25, 0.25, 0.25, 0.25])
+    recalls = iter([1.0, 0.25, 0.25, 0.25, 0.25])
     losses = iter([1.0, 0.5, 0.3, 0.29, 0.29])
     monkeypatch.setattr(ev, "eval_loss", lambda *a, **k: next(losses))
     monkeypatch.setattr(ev, "probe_recall", lambda *a, **k: (next(recalls), []))
     res = train(tiny_config(epochs=5, patience=1), progress=False)
     assert res.stopped_early and res.epochs_run == 4 and res.best_epoch == 1
+
+
+def test_recall_gap_within_sampling_noise_is_decided_by_eval_loss(tiny_config, monkeypatch):
+    """2 sampled probes: 1.0 vs 0.75 recall is noise, so the epoch with the lower eval loss is kept."""
+    import memtune.train.evaluation as ev
+
+    recalls = iter([1.0, 0.75, 0.75])
+    losses = iter([1.0, 0.5, 0.6])
+    monkeypatch.setattr(ev, "eval_loss", lambda *a, **k: next(losses))
+    monkeypatch.setattr(ev, "probe_recall", lambda *a, **k: (next(recalls), []))
+    res = train(tiny_config(epochs=3, patience=1), progress=False)
+    assert res.best_epoch == 2 and res.metrics["probe_recall"] == 0.75
+
+
+def test_beats_treats_small_recall_gaps_as_ties():
+    from memtune.train.loop import beats
+
+    assert beats([0.81, -0.22], [0.94, -0.31], 8)  # within 0.5/sqrt(8): lower eval loss wins
+    assert not beats([0.50, -0.22], [0.94, -0.31], 8)  # a real drop in recall
+    assert not beats([0.81, -0.22], [0.94, -0.31], 400)  # many probes: the gap is real
+    assert beats([0.95, -0.40], [0.90, -0.30], 0) is True  # no probes sampled: plain comparison
 
 
 def test_token_budget_splits_forward_passes_without_changing_the_step(tiny_config, tmp_path):
