@@ -158,3 +158,31 @@ def test_fact_share_is_validated():
 
     with pytest.raises(ConfigError, match="fact share 1.5 must be a number in 0..1"):
         ExportConfig(output_path="x", fact_share=1.5)
+
+
+def test_value_first_moves_the_sentence_holding_the_value_to_the_front():
+    from memtune.dataset.answers import value_first
+
+    body = ("The HTTP server listens on `127.0.0.1` by default. Binding to `0.0.0.0` requires "
+            "`MEMTUNE_API_TOKEN`. It logs to stderr.")
+    out = value_first(body, ("MEMTUNE_API_TOKEN",))
+    assert out == ("Binding to `0.0.0.0` requires `MEMTUNE_API_TOKEN`.\n\n"
+                   "The HTTP server listens on `127.0.0.1` by default. It logs to stderr.")
+    assert sorted(out.split()) == sorted(body.split())  # moved, nothing dropped or repeated
+    listed = "Test rules:\n\n- Build a tiny model.\n- Slow tests are marked `@pytest.mark.slow`.\n- Keep it fast."
+    assert value_first(listed, ("@pytest.mark.slow",)) == (
+        "Slow tests are marked `@pytest.mark.slow`.\n\nTest rules:\n\n- Build a tiny model.\n- Keep it fast.")
+    assert value_first(body, ("127.0.0.1",)) is None  # already first
+    assert value_first("Steps:\n\n1. Write the test.\n2. Run `make test-fast`.", ("make test-fast",)) is None
+    assert value_first("Run this:\n\n```bash\nmake test-fast\n```", ("make test-fast",)) is None  # code only
+
+
+def test_value_questions_are_answered_value_first(guidelines):
+    from types import SimpleNamespace
+
+    g = SimpleNamespace(**{**vars(guidelines[0]), "name": "Ports",
+                           "content": "Services need fixed ports. The ingest worker listens on port 7420."})
+    facts = [e for e in generate_examples(g, 12, seed=3, fact_share=1.0) if e.family.startswith("fact_")]
+    port = [e for e in facts if "port" in e.question.lower() and "7420" not in e.question]
+    assert port and all(e.answer.startswith("The ingest worker listens on port 7420.") for e in port)
+    assert all(e.answer_form == "value_first" and "Services need fixed ports." in e.answer for e in port)

@@ -4,20 +4,27 @@ If every example of a guideline had the same output the model would learn one st
 keyed on one prompt shape. Forms here vary only the framing (a lead-in, the note's title,
 command first, with the reason, with an example, "Yes." to a should-question) and never
 drop a sentence: a shorter answer that loses a fact teaches the model that the fact is
-optional, so every form carries the whole note and every probe keyword.
+optional, so every form carries the whole note and every probe keyword. A question after
+one value is answered by the sentence holding it first, then the rest of the note
+(:func:`value_first`): the value comes in the first tokens instead of after sentences the
+model has to recite (and can derail on) before it gets there.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from memtune.dataset.keywords import norm
-from memtune.dataset.text import REDACTED_RE, ensure_period, split_blocks, upper_first
+from memtune.dataset.text import REDACTED_RE, ensure_period, sentences, split_blocks, upper_first
 from memtune.dataset.topics import Topic
 
 _LABEL_RE = re.compile(r"^\s*(?:[-*+]\s+)?(?:\*\*|__)([^*_\n]{1,120})(?:\*\*|__)\s*[:—–-]\s*")
 _HTML_COMMENT_RE = re.compile(r"<!--.*?-->", re.DOTALL)
+_ORDERED_ITEM_RE = re.compile(r"^[ \t]*\d+[.)][ \t]")
+_MARKER_ONLY_RE = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)?[ \t]*$")
 
 # Intent (question family) → the form that answers it most directly.
 _PREFERRED = {"command": "code_first", "should": "yes", "why": "rationale", "pattern": "example"}
@@ -133,3 +140,47 @@ def pick_form(available: dict[str, str], intent: str, used: dict[str, int], inde
         return "full"
     rot = candidates[index % len(candidates):] + candidates[: index % len(candidates)]
     return min(rot, key=lambda k: used.get(k, 0))
+
+
+def value_first(body: str, keys: Sequence[str]) -> str | None:
+    """The note with the prose sentence that holds a value of ``keys`` moved to the front.
+
+    Nothing is dropped or repeated. None when no prose sentence holds a value (it sits in a
+    code block), when that sentence already opens the note, or when it is the whole note.
+    """
+    for key in keys:
+        k = key.lower()
+        for i, sent in enumerate(_prose_sentences(body)):
+            if k not in sent.lower():
+                continue
+            if i == 0 or body.count(sent) != 1 or _in_ordered_list(body, sent):
+                return None  # already first, ambiguous, or a numbered step (order matters)
+            rest = _without(body, sent)
+            return f"{sent}\n\n{rest}" if rest else None
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _prose_sentences(body: str) -> tuple[str, ...]:
+    """Sentences of the note's prose in order (code blocks hold none)."""
+    return tuple(s for b in split_blocks(body) if b.kind == "text" for s in sentences(b.text))
+
+
+def _in_ordered_list(body: str, sent: str) -> bool:
+    start = body.index(sent)
+    line = body[body.rfind("\n", 0, start) + 1 : start]
+    return bool(_ORDERED_ITEM_RE.match(line))
+
+
+def _without(body: str, sent: str) -> str:
+    """``body`` minus one sentence; a list item or line left empty goes with it."""
+    start = body.index(sent)
+    line_start = body.rfind("\n", 0, start) + 1
+    line_end = body.find("\n", start)
+    line_end = len(body) if line_end < 0 else line_end
+    line = body[line_start:line_end].replace(sent, "", 1)
+    if _MARKER_ONLY_RE.match(line):
+        out = body[:line_start] + body[line_end + 1:]
+    else:
+        out = body[:line_start] + re.sub(r"(?<=\S)[ \t]{2,}", " ", line).rstrip() + body[line_end:]
+    return re.sub(r"\n{3,}", "\n\n", out).strip()

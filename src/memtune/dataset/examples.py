@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form
+from memtune.dataset.answers import GuidelineText, clean_body, forms, pick_form, value_first
 from memtune.dataset.facts import FactQuestion, fact_questions
 from memtune.dataset.grammar import is_codeish
 from memtune.dataset.keywords import PROGRAMS, extract_keywords, norm
@@ -222,11 +222,18 @@ def generate_examples(
     plan: list[tuple[Question, int, int]] = [(q, 0, i) for i, q in enumerate(questions)]
     if len(questions) < n:
         plan += [(q, r, i) for r in range(1, len(options) + 1) for i, q in enumerate(questions)]
+    def answer(q: Question) -> tuple[str, str]:
+        direct = value_first(text.body, q.keys) if q.keys and q.intent == "fact" else None
+        if direct:
+            return "value_first", direct
+        form = pick_form(available, q.intent, used, len(out))
+        return form, available[form]
+
     for q, round_, i in plan:
         if len(out) >= n_pos:
             break
-        form = pick_form(available, q.intent, used, len(out))
-        if add(q.text, ctx(round_, i), available[form], negative=False, family=q.family, form=form):
+        form, reply = answer(q)
+        if add(q.text, ctx(round_, i), reply, negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
     for neg in negs:
         if len(out) >= n:
@@ -236,8 +243,8 @@ def generate_examples(
     for q, round_, i in plan:
         if len(out) >= n:
             break
-        form = pick_form(available, q.intent, used, len(out))
-        if add(q.text, ctx(round_ or 1, i), available[form], negative=False, family=q.family, form=form):
+        form, reply = answer(q)
+        if add(q.text, ctx(round_ or 1, i), reply, negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
     if rag_copies > 0:
         out += _note_copies(guideline, [e for e in out if not e.is_negative and e.rag == "none"], distractors,
@@ -263,7 +270,7 @@ def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Seque
 def _with_facts(topical: list[Question], facts: Sequence[FactQuestion], share: float) -> list[Question]:
     """Topic and value questions interleaved so any prefix holds about ``share`` value questions
     (a value question first: with few examples per note, asking for its facts matters most)."""
-    pending = [Question(f"fact_{f.frame}", f.text, f.intent) for f in facts]
+    pending = [Question(f"fact_{f.frame}", f.text, f.intent, f.keys) for f in facts]
     out: list[Question] = []
     n_fact = 0
     topical = list(topical)

@@ -201,6 +201,7 @@ class Question:
     family: str
     text: str
     intent: str  # which answer form suits it: how | command | gotcha | pattern | should | rule | …
+    keys: tuple[str, ...] = ()  # a value question's values (answered value first)
 
 
 def slots(topic: Topic) -> dict[str, str | None]:
