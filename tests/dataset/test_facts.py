@@ -186,3 +186,20 @@ def test_value_questions_are_answered_value_first(guidelines):
     port = [e for e in facts if "port" in e.question.lower() and "7420" not in e.question]
     assert port and all(e.answer.startswith("The ingest worker listens on port 7420.") for e in port)
     assert all(e.answer_form == "value_first" and "Services need fixed ports." in e.answer for e in port)
+
+
+def test_fact_rag_copies_repeat_value_questions_with_the_note_shown(guidelines):
+    from memtune.dataset import ExportConfig
+    from memtune.errors import ConfigError
+
+    g = next(x for x in guidelines if "ALWAYS run `nvm use 22`" in x.content)
+    out = generate_examples(g, 12, seed=3, fact_share=0.5, fact_rag_copies=1.0, distractors=guidelines)
+    closed = [e for e in out if e.rag == "none" and not e.is_negative]
+    copies = [e for e in out if e.rag == "gold"]
+    assert copies and [e.question for e in copies] == [e.question for e in closed if e.family.startswith("fact_")]
+    assert all("nvm use 22" in e.system for e in copies)
+    # None = the rag_copies share for every question: the same examples as before the option existed
+    assert generate_examples(g, 12, seed=3, fact_share=0.5, rag_copies=0.5, distractors=guidelines) == \
+        generate_examples(g, 12, seed=3, fact_share=0.5, rag_copies=0.5, fact_rag_copies=None, distractors=guidelines)
+    with pytest.raises(ConfigError, match="fact rag copies 2 must be a number in 0..1"):
+        ExportConfig(output_path="x", fact_rag_copies=2)

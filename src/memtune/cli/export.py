@@ -44,6 +44,9 @@ def export_cmd(
     rag_copies: Annotated[float | None, typer.Option(
         "--rag-copies", help="Share of answers repeated with the right note in the prompt, on top of the "
         "closed-book examples (teaches copying from retrieved notes; default 0).", show_default=False)] = None,
+    fact_rag_copies: Annotated[float | None, typer.Option(
+        "--fact-rag-copies", help="--rag-copies for questions that ask for one value (default: the same share; "
+        "memtune run uses 0.5).", show_default=False)] = None,
     fact_share: Annotated[float | None, typer.Option(
         "--fact-share", help="Share of each note's questions that ask for one value it holds (a port, a command, "
         "a path) instead of about its topic (default 0.5; 0 = topic questions only).", show_default=False)] = None,
@@ -79,7 +82,7 @@ def export_cmd(
             include_negative=negatives, split_ratio=split_ratio, split_by=split_by, target_model=target_model,
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
-            fact_share=fact_share, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
+            fact_rag_copies=fact_rag_copies, fact_share=fact_share, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )
         store = open_store(db)

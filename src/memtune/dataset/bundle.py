@@ -144,7 +144,7 @@ class _Distractors:
     def __init__(self, store: Any, config: ExportConfig, total: int) -> None:
         self.store = store
         self.filter = config.filter
-        self.enabled = config.rag_fraction > 0 or config.rag_copies > 0
+        self.enabled = config.rag_fraction > 0 or config.rag_copies > 0 or bool(config.fact_rag_copies)
         self.use_search = self.enabled and total <= SEARCH_DISTRACTORS_MAX
         self.pool: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)
 
@@ -220,7 +220,7 @@ class _BundleWriter:
                        if cfg.paraphrase_url else None)
         settings = RenderSettings(self.fmt, cfg.include_metadata, cfg.examples_per_guideline, cfg.seed,
                                   cfg.include_negative, cfg.rag_fraction, cfg.split_ratio, cfg.split_by,
-                                  cfg.control_fraction, cfg.rag_copies, cfg.fact_share)
+                                  cfg.control_fraction, cfg.rag_copies, cfg.fact_share, cfg.fact_rag_copies)
         distractors = _Distractors(self.store, cfg, self.total)
         guard = cfg.split_by == "guideline"  # phrasing sides are prompt-determined: no overlap possible
         eval_keys: set[str] = set()

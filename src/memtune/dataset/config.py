@@ -32,6 +32,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "seed": ("MEMTUNE_EXPORT_SEED", "AGENT_MEMORY_LORA_SEED"),
     "rag_fraction": ("MEMTUNE_EXPORT_RAG_FRACTION",),
     "rag_copies": ("MEMTUNE_EXPORT_RAG_COPIES",),
+    "fact_rag_copies": ("MEMTUNE_EXPORT_FACT_RAG_COPIES",),
     "fact_share": ("MEMTUNE_EXPORT_FACT_SHARE",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
@@ -89,6 +90,10 @@ class ExportConfig:
     """Share of the memory's answers given a second time with the right note in the prompt.
     Unlike rag_fraction these are *added*: the closed-book examples stay, so the adapter learns
     to copy from a note without fewer chances to remember; 0 = none, up to 1."""
+    fact_rag_copies: float | None = None
+    """The same share for value questions ("Which port …?"), whose wording shares few words with
+    the note, so finding the value in a shown note is what retrieval most needs taught; None =
+    rag_copies."""
     fact_share: float = 0.5
     """Share of each note's closed-book questions that ask for one value it holds ("Which port
     does the worker listen on?") rather than about its topic; 0 = topic questions only."""
@@ -130,6 +135,9 @@ class ExportConfig:
             out.append(f"rag fraction {self.rag_fraction!r} must be a number in 0..1")
         if not _is_number(self.rag_copies) or not 0 <= self.rag_copies <= 1:
             out.append(f"rag copies {self.rag_copies!r} must be a number in 0..1")
+        if self.fact_rag_copies is not None and (not _is_number(self.fact_rag_copies)
+                                                 or not 0 <= self.fact_rag_copies <= 1):
+            out.append(f"fact rag copies {self.fact_rag_copies!r} must be a number in 0..1")
         if not _is_number(self.fact_share) or not 0 <= self.fact_share <= 1:
             out.append(f"fact share {self.fact_share!r} must be a number in 0..1")
         if not _is_number(self.control_fraction) or not 0 <= self.control_fraction <= 0.3:
@@ -223,7 +231,7 @@ def _is_number(v: Any) -> bool:
 
 
 _INT_FIELDS = {"examples_per_guideline", "seed", "lora_rank", "int"}
-_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_share", "control_fraction", "lora_alpha", "lora_dropout"}
+_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force"}
 
 

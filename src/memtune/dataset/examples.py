@@ -156,6 +156,7 @@ def generate_examples(
     rag_fraction: float = 0.0,
     rag_copies: float = 0.0,
     fact_share: float = 0.0,
+    fact_rag_copies: float | None = None,
     distractors: Sequence[Any] = (),
     paraphrases: Sequence[str] = (),
     is_train: Callable[[str], bool] | None = None,
@@ -170,6 +171,7 @@ def generate_examples(
     ``rag_copies``: the share of positive examples repeated with the right note in the prompt
     (on top of ``n``: closed-book examples are not traded for them). ``fact_share``: the share of
     questions that ask for one value the note holds (see :mod:`memtune.dataset.facts`).
+    ``fact_rag_copies``: ``rag_copies`` for those value questions (None = the same share).
     """
     rng = random.Random(f"{seed}:{guideline.id}")
     prep = prepared or prepare(guideline)
@@ -246,21 +248,23 @@ def generate_examples(
         form, reply = answer(q)
         if add(q.text, ctx(round_ or 1, i), reply, negative=False, family=q.family, form=form):
             used[form] = used.get(form, 0) + 1
-    if rag_copies > 0:
+    if rag_copies > 0 or fact_rag_copies:
         out += _note_copies(guideline, [e for e in out if not e.is_negative and e.rag == "none"], distractors,
-                            rag_copies, rng)
+                            rag_copies, rng, fact_share=fact_rag_copies)
     return out
 
 
 def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Sequence[Any], share: float,
-                 rng: random.Random) -> list[Example]:
-    """Copies of ``share`` of the examples, asked with the right note shown (and 0-2 near misses).
+                 rng: random.Random, *, fact_share: float | None = None) -> list[Example]:
+    """Copies of ``share`` of the examples (``fact_share`` of value questions), asked with the
+    right note shown (and 0-2 near misses).
 
     Drawn after every closed-book example, so turning copies on leaves those unchanged.
     """
     out = []
     for ex in examples:
-        if rng.random() >= share:
+        p = fact_share if fact_share is not None and ex.family.startswith("fact_") else share
+        if rng.random() >= p:
             continue
         system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True)
         out.append(replace(ex, system=system, rag="gold", note_ids=note_ids))

@@ -38,6 +38,7 @@ class RenderSettings:
     control_fraction: float = 0.0
     rag_copies: float = 0.0
     fact_share: float = 0.0
+    fact_rag_copies: float | None = None
 
     @property
     def sidecar(self) -> bool:
@@ -101,7 +102,8 @@ def render_guideline(g: Any, s: RenderSettings, splitter: Splitter, distractors:
         distractors = [d for d in distractors if splitter.guideline_is_train(clean_name(_get(d, "name")))]
     examples = generate_examples(
         g, s.examples_per_guideline, seed=s.seed, include_negative=s.include_negative,
-        rag_fraction=s.rag_fraction, rag_copies=s.rag_copies, fact_share=s.fact_share, distractors=distractors, paraphrases=paraphrases or (),
+        rag_fraction=s.rag_fraction, rag_copies=s.rag_copies, fact_share=s.fact_share,
+        fact_rag_copies=s.fact_rag_copies, distractors=distractors, paraphrases=paraphrases or (),
         is_train=splitter.question_is_train if s.split_by == "phrasing" else None, prepared=prep,
     )
     out.short = len(examples) < s.examples_per_guideline

@@ -304,8 +304,8 @@ def _make_guard(root: Path):
 
 _EXPORT_ARGS = (
     "output_path", "format", "examples_per_guideline", "include_negative", "split_ratio", "split_by", "target_model",
-    "generate_script", "include_metadata", "seed", "rag_fraction", "rag_copies", "fact_share", "lora_rank", "lora_alpha",
-    "lora_dropout",
+    "generate_script", "include_metadata", "seed", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share",
+    "lora_rank", "lora_alpha", "lora_dropout",
     *_FILTER_KEYS, "force",
 )
 
@@ -360,6 +360,8 @@ def build_server(s: McpSettings) -> Any:
         rag_fraction: Annotated[float | None, Field(ge=0.0, le=1.0, description="Share of examples with notes.")] = None,
         rag_copies: Annotated[float | None, Field(ge=0.0, le=1.0, description="Share of answers repeated "
                                                   "with the right note shown.")] = None,
+        fact_rag_copies: Annotated[float | None, Field(ge=0.0, le=1.0, description="The same share for "
+                                                       "value questions (default: rag_copies).")] = None,
         fact_share: Annotated[float | None, Field(ge=0.0, le=1.0, description="Share of questions that ask "
                                                   "for one value a note holds.")] = None,
         lora_rank: Annotated[int | None, Field(ge=1, le=256)] = None,
