@@ -203,3 +203,15 @@ def test_fact_rag_copies_repeat_value_questions_with_the_note_shown(guidelines):
         generate_examples(g, 12, seed=3, fact_share=0.5, rag_copies=0.5, fact_rag_copies=None, distractors=guidelines)
     with pytest.raises(ConfigError, match="fact rag copies 2 must be a number in 0..1"):
         ExportConfig(output_path="x", fact_rag_copies=2)
+
+
+def test_a_never_rule_asks_what_not_to_do_and_never_what_to_do():
+    qs = asked("NEVER use `print()` in library code; return data instead.")
+    assert qs["What should I never use in library code?"] == ("print()",)
+    assert qs["Do you know what not to use in library code?"] == ("print()",)
+    assert not any(q.startswith(("What do I use", "What should I use")) for q in qs)
+    assert probes("Do not edit `uv.lock` by hand.") == {"What am I not supposed to edit by hand?": ("uv.lock",)}
+    assert asked("Don't call `typer.Exit` outside the CLI layer.")["What must I not call outside the CLI layer?"] == \
+        ("typer.Exit",)
+    assert "Which files should I never commit to git?" in asked("Never commit `.env` files to git.")
+    assert asked("Never use `os.path`.") == {}  # names nothing the rule is about

@@ -25,7 +25,7 @@ NUM_RE = re.compile(r"(?<![\w.\-/`])\d+(?:\.\d+)?(?![\w\-/`]|\.\d)")
 CLAUSE_SPLIT_RE = re.compile(r";\s+|:\s+|\s+[—–]\s+")
 TAIL_CUT_RE = re.compile(r",\s|\s\(|\s+because\b|\s+so\s+|\s+or\s+|\s+[—–]\s|\s+and\s+")
 PREPS = frozenset("with in on under to from at into by for via as using inside through onto within over per "
-                  "across behind between".split())
+                  "across behind between outside".split())
 AUX = frozenset("is are was were".split())
 MODALS = frozenset("must should can cannot will may might".split())
 DETS = frozenset("the a an".split())

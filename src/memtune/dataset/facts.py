@@ -96,6 +96,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     if any((w.lower() in cl.SUBORDINATE or w.lower() in ("and", "or")) and not cl.is_relative(lw, i)
            for i, w in enumerate(lw) if i):
         return []  # "… after editing anything under X", "A and X": the value belongs to a side clause
+    never = _never_verb(lw)
     is_num = bool(cl.NUM_RE.fullmatch(key))
     if is_num:
         quant = _QUANT_RE.search(" ".join(lw[-2:]))
@@ -115,7 +116,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         return []  # "psycopg 3 driver", "1 second": part of a name or a measure it cannot ask for
     elif is_num and lw and re.fullmatch(r"[A-Z][A-Za-z]+", lw[-1]):
         wh = f"which version of {lw.pop()}"  # "Python 3.11"
-    elif lw and cl.is_noun(lw[-1]):
+    elif lw and cl.is_noun(lw[-1]) and not never:
         head = lw.pop()
         while lw and len(head.split()) < 3 and cl.is_modifier(lw[-1]):
             head = f"{lw.pop()} {head}"  # "the PyPI package X" → "which PyPI package"
@@ -125,7 +126,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         head = rw.pop(0)  # "the `log` package", "on `typing.Self` imports"
         wh = f"which {head}"
     elif after_noun or (lw and lw[-1].lower() not in cl.DET_OR_PREP and not cl.is_verbish(lw[-1])
-                        and not cl.is_passive(lw)):
+                        and not cl.is_passive(lw) and not never):
         return []  # "a randomly initialised X": the value sits inside a noun phrase
     while lw and lw[-1].lower() in cl.DETS:
         lw.pop()
@@ -136,6 +137,8 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         if rw and cl.is_finite(rw[0].lower(), []) and not head:
             return [FactQuestion(f"{upper_first(wh)} {rest}?", keys, "subject")]
         return []
+    if never:
+        return _ask_never(never, prep, cl.clean(" ".join(rw)), wh, key)
     parsed = cl.parse_clause(lw)
     bare = lw[1:] if len(lw) == 2 and (lw[0].lower() in cl.LEAD_ADVERBS or lw[0] == "MUST") else lw
     if parsed is None and len(bare) == 1 and bare[0].lower() in cl.INSTRUCTION_VERBS:
@@ -215,6 +218,34 @@ def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where:
     out.append(FactQuestion(upper_first(f"{wh} am I supposed to {vp} {tail}".strip()) + "?", keys, "supposed",
                             probe=True))
     return out
+
+
+def _never_verb(lw: list[str]) -> str | None:
+    """"NEVER use", "Don't commit", "Do not edit": the forbidden action's verb, else None."""
+    words = [w.lower() for w in lw]
+    if len(words) == 2 and words[0] in ("never", "don't", "dont", "don’t"):
+        verb = words[1]
+    elif len(words) == 3 and words[:2] == ["do", "not"]:
+        verb = words[2]
+    else:
+        return None
+    # after "never" comes the imperative, whatever the verb (memtune's verb lists are not complete)
+    return verb if re.fullmatch(r"[a-z]+(?:-[a-z]+)?", verb) and verb not in cl.NOT_HEADS else None
+
+
+def _ask_never(verb: str, prep: str | None, rest: str, wh: str, key: str) -> list[FactQuestion]:
+    """"NEVER use `print()` in library code" → "What should I never use in library code?" (never
+    "What do I use …?": that would teach the forbidden value as the answer to a how-to)."""
+    tail = " ".join(x for x in (prep, rest) if x)
+    if not tail:
+        return []  # "Never use X" alone: the question would name nothing the rule is about
+    keys = (key,)
+    return [
+        FactQuestion(upper_first(f"{wh} should I never {verb} {tail}") + "?", keys, "never"),
+        FactQuestion(upper_first(f"{wh} must I not {verb} {tail}") + "?", keys, "never"),
+        FactQuestion(f"Do you know {wh} not to {verb} {tail}?", keys, "know"),
+        FactQuestion(upper_first(f"{wh} am I not supposed to {verb} {tail}") + "?", keys, "supposed", probe=True),
+    ]
 
 
 def _when(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestion | None:
