@@ -215,3 +215,7 @@ def test_a_never_rule_asks_what_not_to_do_and_never_what_to_do():
         ("typer.Exit",)
     assert "Which files should I never commit to git?" in asked("Never commit `.env` files to git.")
     assert asked("Never use `os.path`.") == {}  # names nothing the rule is about
+
+
+def test_numbers_in_scientific_notation_are_values():
+    assert asked("Set weight decay to 1e-4 for LoRA runs.")["What do I set weight decay to for LoRA runs?"] == ("1e-4",)

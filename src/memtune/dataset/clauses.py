@@ -21,7 +21,7 @@ from memtune.dataset.keywords import PROGRAMS
 from memtune.dataset.text import REDACTED_RE, prose, sentences, strip_inline
 
 CODE_RE = re.compile(r"`([^`\n]+)`")
-NUM_RE = re.compile(r"(?<![\w.\-/`])\d+(?:\.\d+)?(?![\w\-/`]|\.\d)")
+NUM_RE = re.compile(r"(?<![\w.\-/`])\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w\-/`]|\.\d)")  # 3.11, 1e-3
 CLAUSE_SPLIT_RE = re.compile(r";\s+|:\s+|\s+[—–]\s+")
 TAIL_CUT_RE = re.compile(r",\s|\s\(|\s+because\b|\s+so\s+|\s+or\s+|\s+[—–]\s|\s+and\s+")
 PREPS = frozenset("with in on under to from at into by for via as using inside through onto within over per "
