@@ -219,3 +219,13 @@ def test_a_never_rule_asks_what_not_to_do_and_never_what_to_do():
 
 def test_numbers_in_scientific_notation_are_values():
     assert asked("Set weight decay to 1e-4 for LoRA runs.")["What do I set weight decay to for LoRA runs?"] == ("1e-4",)
+
+
+def test_a_lesson_in_the_past_tense_and_values_with_units():
+    assert asked("The first conversion took about 17 seconds.")["How many seconds did the first conversion take?"] == \
+        ("17",)
+    qs = asked("Dynamic padding gave about 117 tokens/s at 3.6 GB.")
+    assert qs["What did dynamic padding give at 3.6 GB?"] == ("117 tokens/s",)  # the unit is part of the value
+    assert not any(q.startswith("Where") for q in qs)  # a number is never a place
+    assert asked("The service uses 512 MB of memory.")["How much memory does the service use?"] == ("512 MB",)
+    assert "What are the lines for the splitter?" in asked("The splitter broke on `#` lines inside code fences.")

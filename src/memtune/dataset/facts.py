@@ -97,12 +97,18 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
            for i, w in enumerate(lw) if i):
         return []  # "… after editing anything under X", "A and X": the value belongs to a side clause
     never = _never_verb(lw)
+    wh, head, object_noun = "what", None, False
     is_num = bool(cl.NUM_RE.fullmatch(key))
     if is_num:
         quant = _QUANT_RE.search(" ".join(lw[-2:]))
         if quant:
             lw = lw[: len(lw) - len(quant.group(0).split())]
-    wh, head, object_noun = "what", None, False
+        if rw and cl.UNIT_RE.fullmatch(rw[0].rstrip(".,;:")):
+            key = f"{key} {rw.pop(0).rstrip('.,;:')}"  # "18 GB", "117 tokens/s": the unit is part of the value
+            is_num = False
+            if len(rw) >= 2 and rw[0] == "of" and cl.is_noun(rw[1].rstrip(".,;:")):
+                wh = f"how much {rw[1].rstrip('.,;:')}"  # "uses 512 MB of memory" → "How much memory …?"
+                rw = rw[2:]
     after_noun = bool(rw) and (cl.is_noun(rw[0]) or (
         bool(lw) and lw[-1].lower() in cl.DETS and rw[0].isalpha() and rw[0].islower()
         and rw[0] not in cl.NOT_HEAD_OR_PREP | cl.SUBORDINATE))  # "the `sharp` build": a noun after all
@@ -116,6 +122,8 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         return []  # "psycopg 3 driver", "1 second": part of a name or a measure it cannot ask for
     elif is_num and lw and re.fullmatch(r"[A-Z][A-Za-z]+", lw[-1]):
         wh = f"which version of {lw.pop()}"  # "Python 3.11"
+    elif wh != "what":
+        pass  # "how much memory": asked by its measure already
     elif lw and cl.is_noun(lw[-1]) and not never:
         head = lw.pop()
         while lw and len(head.split()) < 3 and cl.is_modifier(lw[-1]):
@@ -166,6 +174,8 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         front = f"{wh2} does {subj} {cl.verb_base(v)}"
     elif v in cl.PLURAL_VERBS:
         front = f"{wh2} do {subj} {v}"
+    elif v in cl.PAST_FORMS:
+        front = f"{wh2} did {subj} {cl.PAST_FORMS[v]}"
     else:
         return []
     out = [FactQuestion(upper_first(f"{front} {end_words}".strip()) + "?", keys, "wh_do")]
@@ -175,7 +185,8 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     if v in cl.AUX and prep2 is None and not head and cl.is_passive([v, after]):  # "How are X marked?"
         out.append(FactQuestion(f"How {v} {subj} {after}?", keys, "how"))
     if head and not is_num and not object_noun:
-        out.append(FactQuestion(f"What's the {head} for {subj}?", keys, "head"))
+        lead = "What are the" if looks_plural(head.split()[-1]) else "What's the"
+        out.append(FactQuestion(f"{lead} {head} for {subj}?", keys, "head"))
     # An embedded question keeps the statement's word order: "… which port the worker listens on".
     embedded = " ".join(x for x in (wh2, subj, v, after, prep2, rest) if x)
     out.append(FactQuestion(f"Do you know {embedded}?", keys, "know"))
@@ -276,6 +287,8 @@ def _ask_statement(wh: str, words: list[str], subject: str, vi: int) -> str | No
         q = f"{wh} {verb} {subj} {after}?"
     elif cl.verb_base(verb):
         q = f"{wh} does {subj} {cl.verb_base(verb)} {after}?"
+    elif verb in cl.PAST_FORMS:
+        q = f"{wh} did {subj} {cl.PAST_FORMS[verb]} {after}?"
     else:
         return None
     return re.sub(r"\s+\?", "?", q)
