@@ -224,7 +224,9 @@ def generate_examples(
     plan: list[tuple[Question, int, int]] = [(q, 0, i) for i, q in enumerate(questions)]
     if len(questions) < n:
         plan += [(q, r, i) for r in range(1, len(options) + 1) for i, q in enumerate(questions)]
+
     def answer(q: Question) -> tuple[str, str]:
+        """A value question: the sentence holding its value first; else the intent's form."""
         direct = value_first(text.body, q.keys) if q.keys and q.intent == "fact" else None
         if direct:
             return "value_first", direct
