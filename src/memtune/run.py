@@ -24,12 +24,14 @@ STAMP = "run.json"
 # The recipe `memtune run` trains with on the embedded default model, sized so the shipped
 # example memory (~50 guidelines) trains four epochs on two CPU cores (NOTES.md has every run
 # behind it, and the time each took on its machine):
-# - many short phrasings per guideline (9): what moves held-out recall; half of them ask for
-#   one value the note holds ("Which port does the worker listen on?", fact_share 0.5), the
-#   way people ask, instead of about the note's topic;
+# - many short phrasings per guideline (9): what moves held-out recall; up to three in four ask
+#   for one value the note holds ("Which port does the worker listen on?", fact_share 0.75), the
+#   way people ask, instead of about the note's topic (a note yields as many as it has values);
 # - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
 #   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
-#   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch;
+#   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch; half
+#   of the value questions get one (fact_rag_copies 0.5): adapter + retrieval on hand-written
+#   questions 0.69 → 0.83, on value probes 0.86 → 0.96 (e13 → e14);
 # - 15 % "not in memory" examples, half of them asking for one specific value ("Which port …?"),
 #   the shape that tempted the model to invent;
 # - self-replay at 0.5: the base model's own text holds the general-text loss change near +7 %
@@ -38,7 +40,8 @@ STAMP = "run.json"
 # - no LoRA dropout (faster on a CPU).
 # Every value can be overridden through RunConfig.export / RunConfig.train.
 DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
-                                  "rag_fraction": 0.1, "rag_copies": 0.2, "fact_share": 0.5, "control_fraction": 0.15}
+                                  "rag_fraction": 0.1, "rag_copies": 0.2, "fact_share": 0.75, "fact_rag_copies": 0.5,
+                                  "control_fraction": 0.15}
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 4, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
                                  "replay_fraction": 0.5, "replay_source": "self", "skip_layers": 1 / 3,
                                  "max_batch_tokens": 1024}
