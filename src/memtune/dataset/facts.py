@@ -103,12 +103,13 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         quant = _QUANT_RE.search(" ".join(lw[-2:]))
         if quant:
             lw = lw[: len(lw) - len(quant.group(0).split())]
-        if rw and cl.UNIT_RE.fullmatch(rw[0].rstrip(".,;:")):
-            key = f"{key} {rw.pop(0).rstrip('.,;:')}"  # "18 GB", "117 tokens/s": the unit is part of the value
-            is_num = False
-            if len(rw) >= 2 and rw[0] == "of" and cl.is_noun(rw[1].rstrip(".,;:")):
-                wh = f"how much {rw[1].rstrip('.,;:')}"  # "uses 512 MB of memory" → "How much memory …?"
-                rw = rw[2:]
+        unit = rw[0].rstrip(".,;:") if rw else ""
+        if unit and cl.UNIT_RE.fullmatch(unit):
+            key, is_num = f"{key} {unit}", False  # "18 GB", "117 tokens/s": the unit is part of the value
+            rw = rw[1:]
+            measure = rw[1].rstrip(".,;:") if len(rw) >= 2 and rw[0] == "of" else ""
+            if measure and cl.is_noun(measure):
+                wh, rw = f"how much {measure}", rw[2:]  # "uses 512 MB of memory" → "How much memory …?"
     after_noun = bool(rw) and (cl.is_noun(rw[0]) or (
         bool(lw) and lw[-1].lower() in cl.DETS and rw[0].isalpha() and rw[0].islower()
         and rw[0] not in cl.NOT_HEAD_OR_PREP | cl.SUBORDINATE))  # "the `sharp` build": a noun after all
@@ -123,7 +124,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
     elif is_num and lw and re.fullmatch(r"[A-Z][A-Za-z]+", lw[-1]):
         wh = f"which version of {lw.pop()}"  # "Python 3.11"
     elif wh != "what":
-        pass  # "how much memory": asked by its measure already
+        pass  # "how much memory": asked by its measure already, no noun head to look for
     elif lw and cl.is_noun(lw[-1]) and not never:
         head = lw.pop()
         while lw and len(head.split()) < 3 and cl.is_modifier(lw[-1]):
