@@ -229,3 +229,21 @@ def test_a_lesson_in_the_past_tense_and_values_with_units():
     assert not any(q.startswith("Where") for q in qs)  # a number is never a place
     assert asked("The service uses 512 MB of memory.")["How much memory does the service use?"] == ("512 MB",)
     assert "What are the lines for the splitter?" in asked("The splitter broke on `#` lines inside code fences.")
+
+
+def test_a_lead_condition_stays_on_the_question():
+    qs = asked("If a conversion was killed, delete `models/x.tmp` and retry.")
+    assert qs["What should I delete if a conversion was killed?"] == ("models/x.tmp",)
+    assert qs["Do you know what to delete if a conversion was killed?"] == ("models/x.tmp",)
+    assert not any(q.startswith("What do I delete?") for q in qs)  # never asked as if it held always
+    assert asked("When the build fails on CI, run `make clean` first.")["What do I run first when the build fails on CI?"] \
+        == ("make clean",)
+    assert "What should I never use when a deploy fails?" in asked("When a deploy fails, never use `--force`.")
+    assert asked("If it is interrupted, run `make x` again.") == {}  # "it" could not be said in the question
+
+
+def test_a_name_and_its_version_before_a_noun_are_asked_for_by_the_noun():
+    qs = asked("PostgreSQL URLs need the psycopg 3 driver.")
+    assert qs["Which driver do PostgreSQL URLs need?"] == ("psycopg 3",)
+    assert asked("Use the Node 20 runtime for the worker.")["Which runtime do I use for the worker?"] == ("Node 20",)
+    assert asked("Wait after the first 2 retries.") == {}  # a count, not a version

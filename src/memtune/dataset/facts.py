@@ -35,6 +35,7 @@ _CONDITION_RE = re.compile(r",?\s+(?:when|whenever|if|once)\s+(.+)$")
 _QUANT_RE = re.compile(r"\b(?:at least|at most|up to|exactly|about|around|more than|less than|no more than|"
                        r"roughly|over|under)$", re.I)
 _EXAMPLE_LEAD = ("like", "e.g.", "e.g.,", "eg", "such as", "example")
+_LEAD_CONDITION_RE = re.compile(r"(?i)(if|when|whenever|once|after|before|unless)\s+([^,]+?),\s+(\S.*)$")
 
 
 @dataclass(frozen=True)
@@ -59,14 +60,15 @@ def fact_questions(body: str, keywords: tuple[str, ...] | list[str] = ()) -> lis
     callers take ``probe`` ones apart.
     """
     per_key: list[list[FactQuestion]] = []
-    for clause, subject_hint in cl.split_clauses(body):
+    for whole, subject_hint in cl.split_clauses(body):
+        clause, condition = _lead_condition(whole)
         for key, start, end in cl.find_values(clause, keywords):
-            qs = _ask(clause, start, end, key, subject_hint)
+            qs = _ask(clause, start, end, key, subject_hint, bool(condition))
             if qs:
-                per_key.append(qs)
+                per_key.append([_on(q, condition) for q in qs])
         for extra in (_why(clause, keywords), _when(clause, keywords)):
             if extra:
-                per_key.append([extra])
+                per_key.append([_on(extra, condition)])
         if len(per_key) >= MAX_FACTS:
             break
     for cmd, asks in command_questions(body):
@@ -82,10 +84,36 @@ def fact_questions(body: str, keywords: tuple[str, ...] | list[str] = ()) -> lis
     return out
 
 
+def _lead_condition(clause: str) -> tuple[str, str | None]:
+    """"If a conversion was killed, delete X" → ("delete X", "if a conversion was killed").
+
+    The main clause is asked about as usual and the condition is kept on the question ("What
+    should I delete if a conversion was killed?"): without it the question would ask for the
+    value as if it held always. A condition about "it"/"they" is dropped with its clause,
+    since the question could not say what the pronoun stands for.
+    """
+    m = _LEAD_CONDITION_RE.match(clause)
+    if not m:
+        return clause, None
+    lead, condition, main = m.group(1).lower(), cl.clean(m.group(2)), m.group(3)
+    first = condition.split()[0].lower() if condition.split() else ""
+    if not first or first in cl.PRONOUNS or len(main.split()) < 2:
+        return "", None
+    return main, f"{lead} {condition}"
+
+
+def _on(q: FactQuestion, condition: str | None) -> FactQuestion:
+    if not condition:
+        return q
+    return FactQuestion(f"{q.text[:-1].rstrip()} {condition}?", q.keys, q.frame, q.probe)
+
+
 # --- questions -----------------------------------------------------------------------------
 
 
-def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) -> list[FactQuestion]:
+def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None,
+         conditioned: bool = False) -> list[FactQuestion]:
+    """``conditioned``: a lead condition will be added, so a bare verb ("delete X") is enough."""
     left = re.sub(r"\s*\([^)]*\)", "", clause[:start])
     tail = cl.TAIL_CUT_RE.split(clause[end:], maxsplit=1)[0]
     lw, rw = left.split(), tail.split()
@@ -119,8 +147,14 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         if len(rw) >= 2 and rw[0] == "of" and cl.is_noun(rw[1]):
             wh += f" of {rw[1]}"
             rw = rw[2:]
+    elif (is_num and after_noun and len(lw) >= 2 and lw[-2].lower() in cl.DETS
+          and re.fullmatch(r"[A-Za-z][\w.+-]*", lw[-1]) and lw[-1].lower() not in cl.NOT_HEAD_OR_PREP
+          and cl.verb_base(lw[-1]) is None):
+        key = f"{lw.pop()} {key}"  # "the psycopg 3 driver": a name and its version, asked by the noun
+        head = rw.pop(0)
+        wh, is_num = f"which {head}", False
     elif is_num and after_noun:
-        return []  # "psycopg 3 driver", "1 second": part of a name or a measure it cannot ask for
+        return []  # "after 1 second", "the first 2 runs": a measure or a count it cannot ask for
     elif is_num and lw and re.fullmatch(r"[A-Z][A-Za-z]+", lw[-1]):
         wh = f"which version of {lw.pop()}"  # "Python 3.11"
     elif wh != "what":
@@ -147,7 +181,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
             return [FactQuestion(f"{upper_first(wh)} {rest}?", keys, "subject")]
         return []
     if never:
-        return _ask_never(never, prep, cl.clean(" ".join(rw)), wh, key)
+        return _ask_never(never, prep, cl.clean(" ".join(rw)), wh, key, conditioned)
     parsed = cl.parse_clause(lw)
     bare = lw[1:] if len(lw) == 2 and (lw[0].lower() in cl.LEAD_ADVERBS or lw[0] == "MUST") else lw
     if parsed is None and len(bare) == 1 and bare[0].lower() in cl.INSTRUCTION_VERBS:
@@ -156,7 +190,7 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
         return []
     where = wh == "what" and cl.is_place(key) and prep in ("in", "under", "inside", "at", "into", "from")
     if parsed[0] == "command":
-        return _ask_command(parsed[1], prep, rest, wh, key, where, subject_hint)
+        return _ask_command(parsed[1], prep, rest, wh, key, where, subject_hint, conditioned)
     subject, vi = parsed[1], parsed[2]
     words = lw[lw.index(subject.split()[-1]) + 1:] if subject.split()[-1] in lw else lw[vi:]
     verb, after = words[0], cl.clean(" ".join(words[1:]))
@@ -198,14 +232,14 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None) 
 
 
 def _ask_command(vp: str, prep: str | None, rest: str, wh: str, key: str, where: bool,
-                 subject_hint: str | None) -> list[FactQuestion]:
+                 subject_hint: str | None, conditioned: bool = False) -> list[FactQuestion]:
     words = vp.split()
     if subject_hint and len(words) >= 2 and words[1] == "them" and looks_plural(subject_hint.split()[-1]):
         words[1] = cl.clean(cl.lower_subject(subject_hint))
     vp = cl.clean(" ".join(words))
     keys = (key,)
     tail = " ".join(x for x in (prep, rest) if x)
-    if len(vp.split()) == 1 and not tail:
+    if len(vp.split()) == 1 and not tail and not conditioned:
         return []  # "use X or install Y" → "What do I use?" names nothing the value is for
     out: list[FactQuestion] = []
     if where:
@@ -245,11 +279,12 @@ def _never_verb(lw: list[str]) -> str | None:
     return verb if re.fullmatch(r"[a-z]+(?:-[a-z]+)?", verb) and verb not in cl.NOT_HEADS else None
 
 
-def _ask_never(verb: str, prep: str | None, rest: str, wh: str, key: str) -> list[FactQuestion]:
+def _ask_never(verb: str, prep: str | None, rest: str, wh: str, key: str,
+               conditioned: bool = False) -> list[FactQuestion]:
     """"NEVER use `print()` in library code" → "What should I never use in library code?" (never
     "What do I use …?": that would teach the forbidden value as the answer to a how-to)."""
     tail = " ".join(x for x in (prep, rest) if x)
-    if not tail:
+    if not tail and not conditioned:
         return []  # "Never use X" alone: the question would name nothing the rule is about
     keys = (key,)
     return [
