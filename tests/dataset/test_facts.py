@@ -247,3 +247,10 @@ def test_a_name_and_its_version_before_a_noun_are_asked_for_by_the_noun():
     assert qs["Which driver do PostgreSQL URLs need?"] == ("psycopg 3",)
     assert asked("Use the Node 20 runtime for the worker.")["Which runtime do I use for the worker?"] == ("Node 20",)
     assert asked("Wait after the first 2 retries.") == {}  # a count, not a version
+
+
+def test_why_and_when_questions_invert_the_same_verbs_as_value_questions():
+    assert asked("Tests have a 30 s timeout because CI machines are slow.")["Why do tests have a 30 s timeout?"] == \
+        ("slow",)
+    assert asked("Integration tests need `pg` when the suite runs in CI.")[
+        "What do integration tests need when the suite runs in CI?"] == ("pg",)

@@ -201,17 +201,8 @@ def _ask(clause: str, start: int, end: int, key: str, subject_hint: str | None,
         wh2, prep2 = wh, prep
     end_words = " ".join(x for x in (after, prep2, rest) if x)
     v = verb.lower()
-    if v in cl.AUX or v in cl.MODALS:
-        front = f"{wh2} {v} {subj}"
-    elif v in ("has", "have"):
-        front = f"{wh2} {'does' if v == 'has' else 'do'} {subj} have"
-    elif v.endswith("s") and cl.verb_base(v):
-        front = f"{wh2} does {subj} {cl.verb_base(v)}"
-    elif v in cl.PLURAL_VERBS:
-        front = f"{wh2} do {subj} {v}"
-    elif v in cl.PAST_FORMS:
-        front = f"{wh2} did {subj} {cl.PAST_FORMS[v]}"
-    else:
+    front = _front(wh2, v, subj)
+    if front is None:
         return []
     out = [FactQuestion(upper_first(f"{front} {end_words}".strip()) + "?", keys, "wh_do")]
     kind = cl.value_kind(key) if wh2 == "what" else None
@@ -318,16 +309,24 @@ def _when(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuesti
 def _ask_statement(wh: str, words: list[str], subject: str, vi: int) -> str | None:
     """"CI fails …" → "When does CI fail?"; "IDs are kept as strings" → "Why are IDs kept as strings?"."""
     verb, after = words[vi].lower(), cl.clean(" ".join(words[vi + 1:]))
-    subj = cl.clean(cl.lower_subject(subject))
+    front = _front(wh, verb, cl.clean(cl.lower_subject(subject)))
+    return re.sub(r"\s+\?", "?", f"{front} {after}?") if front else None
+
+
+def _front(wh: str, verb: str, subj: str) -> str | None:
+    """The question's front for a statement's verb: "which port does the worker listen", "why
+    are IDs", "how many seconds did the conversion take"; None for a verb memtune cannot invert."""
     if verb in cl.AUX or verb in cl.MODALS:
-        q = f"{wh} {verb} {subj} {after}?"
-    elif cl.verb_base(verb):
-        q = f"{wh} does {subj} {cl.verb_base(verb)} {after}?"
-    elif verb in cl.PAST_FORMS:
-        q = f"{wh} did {subj} {cl.PAST_FORMS[verb]} {after}?"
-    else:
-        return None
-    return re.sub(r"\s+\?", "?", q)
+        return f"{wh} {verb} {subj}"
+    if verb in ("has", "have"):
+        return f"{wh} {'does' if verb == 'has' else 'do'} {subj} have"
+    if verb.endswith("s") and cl.verb_base(verb):
+        return f"{wh} does {subj} {cl.verb_base(verb)}"
+    if verb in cl.PLURAL_VERBS:
+        return f"{wh} do {subj} {verb}"
+    if verb in cl.PAST_FORMS:
+        return f"{wh} did {subj} {cl.PAST_FORMS[verb]}"
+    return None
 
 
 def _why(clause: str, keywords: tuple[str, ...] | list[str] = ()) -> FactQuestion | None:
