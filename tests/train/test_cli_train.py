@@ -84,10 +84,12 @@ def test_from_store_exports_then_trains(tmp_path, tiny_model_dir):
 def test_skip_layers_and_replay_flags_reach_the_run(bundle_dir, tiny_model_dir, tmp_path):
     out = tmp_path / "adapter"
     r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--skip-layers", 1, "--replay-fraction", 0.5,
-            "--replay-source", "text", "--max-steps", 1, "--probe-sample", 0, "--no-bf16", "--json")
+            "--replay-source", "text", "--replay-loss", "distill", "--max-steps", 1, "--probe-sample", 0, "--no-bf16",
+            "--json")
     assert r.exit_code == 0, r.output
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
     assert saved["skip_layers"] == 1 and saved["replay_fraction"] == 0.5 and saved["replay_source"] == "text"
+    assert saved["replay_loss"] == "distill"
     bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--replay-fraction", 0.5,
               "--replay-source", "web")
     assert bad.exit_code != 0 and "replay-source 'web' must be one of self, text" in bad.output

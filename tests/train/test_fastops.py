@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from memtune.train.fastops import FastDropout, dropout_mask, frozen_head_cross_entropy, use_fast_dropout
+from memtune.train.fastops import (
+    FastDropout,
+    dropout_mask,
+    frozen_head_cross_entropy,
+    frozen_head_soft_cross_entropy,
+    use_fast_dropout,
+)
 
 
 def test_dropout_mask_drops_the_requested_share():
@@ -105,3 +111,26 @@ def test_fast_dropouts_sharing_a_cache_drop_one_input_the_same_way():
     assert q(x2) is not first
     (a.sum() + b.sum()).backward()
     assert torch.allclose(x.grad, 2 * (a != 0).float() / 0.7)
+
+
+@pytest.mark.parametrize("n", [5, 300])
+def test_soft_cross_entropy_matches_autograd_and_one_hot_rows_are_the_ordinary_loss(n):
+    torch.manual_seed(n)
+    w = torch.randn(50, 16) * 0.3
+    h1 = torch.randn(n, 16, requires_grad=True)
+    h2 = h1.detach().clone().requires_grad_(True)
+    ids = torch.stack([torch.randperm(50)[:4] for _ in range(n)])
+    p = torch.rand(n, 4)
+    p = p / p.sum(1, keepdim=True)
+    dense = torch.zeros(n, 50).scatter_(1, ids, p)
+    ref = -(dense * (h1 @ w.t()).log_softmax(-1)).sum()
+    got = frozen_head_soft_cross_entropy(h2, w, ids, p, chunk=128)
+    assert torch.allclose(ref, got, rtol=1e-5, atol=1e-4)
+    (ref * 0.5).backward()
+    (got * 0.5).backward()
+    assert torch.allclose(h1.grad, h2.grad, rtol=1e-4, atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(frozen_head_soft_cross_entropy(h1.detach(), w, ids, p), ref.detach(), rtol=1e-5, atol=1e-4)
+    t = torch.randint(0, 50, (n,))
+    one_hot = frozen_head_soft_cross_entropy(h1.detach(), w, t[:, None], torch.ones(n, 1))
+    assert torch.allclose(one_hot, F.cross_entropy(h1.detach() @ w.t(), t, reduction="sum"), rtol=1e-5, atol=1e-4)

@@ -62,6 +62,9 @@ def train_cmd(
                                                   "base model's.")] = None,
     replay_source: Annotated[str | None, _opt("--replay-source", help="self: text the base model writes (cached "
                                               "per model; default) | text: the shipped paragraphs.")] = None,
+    replay_loss: Annotated[str | None, _opt("--replay-loss", help="tokens: next-token loss on the rehearsal "
+                                            "text (default) | distill: match the base model's next-token "
+                                            "distribution on it (LoRA/QLoRA).")] = None,
     gradient_checkpointing: Annotated[bool | None, _opt("--gradient-checkpointing/--no-gradient-checkpointing",
                                                         help="Less memory, ~25% slower (default off).")] = None,
     seed: Annotated[int | None, _opt("--seed", help="Random seed (default 42).")] = None,
@@ -119,7 +122,7 @@ def train_cmd(
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
             "dropout": dropout, "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
-            "replay_fraction": replay_fraction, "replay_source": replay_source,
+            "replay_fraction": replay_fraction, "replay_source": replay_source, "replay_loss": replay_loss,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,
             "threads": threads, "probe_sample": probe_sample, "patience": patience, "save_every": save_every,
             "resume": resume or None, "overwrite": overwrite or None, "num_processes": num_processes,

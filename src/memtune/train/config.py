@@ -20,6 +20,7 @@ from memtune.errors import ConfigError, InputError
 
 METHODS = ("lora", "qlora", "full")
 REPLAY_SOURCES = ("self", "text")
+REPLAY_LOSSES = ("tokens", "distill")
 DEFAULT_LR = {"lora": 1e-3, "qlora": 1e-3, "full": 5e-5}
 """lr 1e-3 learned small fact sets in a few epochs on SmolLM2; 2e-4 learned nothing (ARCHITECTURE.md)."""
 DEFAULT_RANK, DEFAULT_DROPOUT = 16, 0.05
@@ -62,6 +63,11 @@ class TrainConfig:
     """Where rehearsal text comes from: ``self`` = samples the base model writes (once per
     model, cached; pulls the adapter back to the base model's own distribution), ``text`` =
     the shipped paragraphs."""
+    replay_loss: str = "tokens"
+    """How rehearsal text is learned: ``tokens`` = next-token loss on its tokens; ``distill`` = match
+    the base model's whole next-token distribution at every position (top 32 words, computed once
+    before the adapter exists): the same pull towards the base model with far more signal per
+    token. Needs a frozen output layer (LoRA/QLoRA); elsewhere it falls back to ``tokens``."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, ~25% slower."""
     seed: int = 42
@@ -125,6 +131,8 @@ class TrainConfig:
             p.append(f"replay-fraction {self.replay_fraction!r} must be a number in 0..1")
         if self.replay_source not in REPLAY_SOURCES:
             p.append(f"replay-source {self.replay_source!r} must be one of {', '.join(REPLAY_SOURCES)}")
+        if self.replay_loss not in REPLAY_LOSSES:
+            p.append(f"replay-loss {self.replay_loss!r} must be one of {', '.join(REPLAY_LOSSES)}")
         sl = self.skip_layers
         if isinstance(sl, bool) or not isinstance(sl, (int, float)) or sl < 0 or (sl >= 1 and sl != int(sl)):
             p.append(f"skip-layers must be a whole number of layers or a fraction below 1 (got {sl!r})")

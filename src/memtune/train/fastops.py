@@ -157,3 +157,49 @@ def frozen_head_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, target
                     total += nn.functional.cross_entropy(logits, target[s : s + chunk], reduction="sum")
                 return total
         return _FrozenHeadCE.apply(hidden, weight, target, chunk)
+
+
+class _FrozenHeadSoftCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor, probs: torch.Tensor,
+                chunk: int) -> torch.Tensor:
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_hidden = torch.empty_like(hidden)
+        for s in range(0, hidden.shape[0], chunk):
+            h, t, p = hidden[s : s + chunk], ids[s : s + chunk], probs[s : s + chunk].float()
+            logits = (h.to(weight.dtype) @ weight.t()).float()
+            lse = torch.logsumexp(logits, dim=-1)
+            total += (lse * p.sum(1) - (logits.gather(1, t) * p).sum(1)).sum()
+            soft = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+            soft.mul_(p.sum(1, keepdim=True)).scatter_add_(1, t, -p)
+            grad_hidden[s : s + chunk] = (soft.to(weight.dtype) @ weight).to(hidden.dtype)
+        ctx.save_for_backward(grad_hidden)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
+        (grad_hidden,) = ctx.saved_tensors
+        return grad_hidden * grad.to(grad_hidden.dtype), None, None, None, None
+
+
+def frozen_head_soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor,
+                                   probs: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """Sum over rows of the cross-entropy between a sparse target distribution and
+    softmax(hidden @ weight.T): row i puts mass ``probs[i, j]`` on word ``ids[i, j]`` (rows sum
+    to 1; a one-hot row is the ordinary cross-entropy). Its gradient is that of the KL
+    divergence from the targets, which is what replay distillation minimises.
+    """
+    if weight.requires_grad:
+        raise ValueError("frozen_head_soft_cross_entropy needs a frozen output layer")
+    dev = hidden.device.type
+    if torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) != weight.dtype:
+        weight = weight.to(torch.get_autocast_dtype(dev))
+    with torch.autocast(device_type=dev, enabled=False):
+        if not (torch.is_grad_enabled() and hidden.requires_grad):
+            with torch.no_grad():
+                total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+                for s in range(0, hidden.shape[0], chunk):
+                    logits = (hidden[s : s + chunk].to(weight.dtype) @ weight.t()).float().log_softmax(-1)
+                    total -= (logits.gather(1, ids[s : s + chunk]) * probs[s : s + chunk].float()).sum()
+                return total
+        return _FrozenHeadSoftCE.apply(hidden, weight, ids, probs, chunk)

@@ -209,6 +209,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     train_set = tokenize_all(tok, bundle.train, cfg.max_length)
     n_replay = round(cfg.replay_fraction * len(train_set.examples))
+    n_memory = len(train_set.examples)
     if n_replay and cfg.replay_source == "self":  # written by the base model, before the adapter exists
         from memtune.train.replay import self_replay_examples
 
@@ -219,6 +220,10 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         from memtune.train.data import replay_examples
 
         train_set.examples.extend(replay_examples(tok, n_replay))
+    if n_replay and cfg.replay_loss == "distill" and cfg.method != "full":
+        from memtune.train.evaluation import distill_targets
+
+        distill_targets(model, train_set.examples[n_memory:], batch_size=cfg.batch_size, pad_id=pad_id)
     model = recipe.prepare_model(model, cfg, hyper)
     gc.collect()
     release_memory()  # the load's transient copies
