@@ -80,8 +80,7 @@ class AnswerLoss(torch.nn.Module):
 def soft_targets(target: torch.Tensor, soft_ids: torch.Tensor, soft_p: torch.Tensor,
                  soft_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids, probs), (N, k): the soft row where there is one, else the label as a one-hot row."""
-    ids = torch.where(soft_mask[:, None], soft_ids, torch.zeros_like(soft_ids))
-    p = torch.where(soft_mask[:, None], soft_p, torch.zeros_like(soft_p))
+    ids, p = soft_ids.clone(), soft_p.clone()  # rows without soft targets are zeros (``collate``)
     hard = ~soft_mask
     ids[hard, 0] = target[hard]
     p[hard, 0] = 1.0

@@ -114,25 +114,28 @@ def use_fast_dropout(model: nn.Module) -> int:
 
 
 class _FrozenHeadCE(torch.autograd.Function):
+    """Cross-entropy against sparse target rows (ids, probs; each row sums to 1), chunked."""
+
     @staticmethod
-    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor, chunk: int) -> torch.Tensor:
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor, probs: torch.Tensor,
+                chunk: int) -> torch.Tensor:
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_hidden = torch.empty_like(hidden)
         for s in range(0, hidden.shape[0], chunk):
-            h, t = hidden[s : s + chunk], target[s : s + chunk]
+            h, t, p = hidden[s : s + chunk], ids[s : s + chunk], probs[s : s + chunk].float()
             logits = (h.to(weight.dtype) @ weight.t()).float()
             lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
-            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
-            probs[torch.arange(t.shape[0], device=t.device), t] -= 1.0
-            grad_hidden[s : s + chunk] = (probs.to(weight.dtype) @ weight).to(hidden.dtype)
+            total += (lse - (logits.gather(1, t) * p).sum(1)).sum()
+            soft = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
+            soft.scatter_add_(1, t, -p)  # minus the targets: the gradient of the loss w.r.t. the logits
+            grad_hidden[s : s + chunk] = (soft.to(weight.dtype) @ weight).to(hidden.dtype)
         ctx.save_for_backward(grad_hidden)
         return total
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
         (grad_hidden,) = ctx.saved_tensors
-        return grad_hidden * grad.to(grad_hidden.dtype), None, None, None
+        return grad_hidden * grad.to(grad_hidden.dtype), None, None, None, None
 
 
 def frozen_head_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, target: torch.Tensor,
@@ -145,41 +148,8 @@ def frozen_head_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, target
     """
     if weight.requires_grad:
         raise ValueError("frozen_head_cross_entropy needs a frozen output layer (full fine-tuning trains it)")
-    dev = hidden.device.type
-    if torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) != weight.dtype:
-        weight = weight.to(torch.get_autocast_dtype(dev))  # what autocast would have multiplied in
-    with torch.autocast(device_type=dev, enabled=False):
-        if not (torch.is_grad_enabled() and hidden.requires_grad):
-            with torch.no_grad():
-                total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-                for s in range(0, hidden.shape[0], chunk):
-                    logits = (hidden[s : s + chunk].to(weight.dtype) @ weight.t()).float()
-                    total += nn.functional.cross_entropy(logits, target[s : s + chunk], reduction="sum")
-                return total
-        return _FrozenHeadCE.apply(hidden, weight, target, chunk)
-
-
-class _FrozenHeadSoftCE(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor, probs: torch.Tensor,
-                chunk: int) -> torch.Tensor:
-        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
-        grad_hidden = torch.empty_like(hidden)
-        for s in range(0, hidden.shape[0], chunk):
-            h, t, p = hidden[s : s + chunk], ids[s : s + chunk], probs[s : s + chunk].float()
-            logits = (h.to(weight.dtype) @ weight.t()).float()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse * p.sum(1) - (logits.gather(1, t) * p).sum(1)).sum()
-            soft = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
-            soft.mul_(p.sum(1, keepdim=True)).scatter_add_(1, t, -p)
-            grad_hidden[s : s + chunk] = (soft.to(weight.dtype) @ weight).to(hidden.dtype)
-        ctx.save_for_backward(grad_hidden)
-        return total
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None, None]:
-        (grad_hidden,) = ctx.saved_tensors
-        return grad_hidden * grad.to(grad_hidden.dtype), None, None, None, None
+    one_hot = torch.ones((target.shape[0], 1), dtype=torch.float32, device=target.device)
+    return frozen_head_soft_cross_entropy(hidden, weight, target[:, None], one_hot, chunk)
 
 
 def frozen_head_soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, ids: torch.Tensor,
@@ -193,7 +163,7 @@ def frozen_head_soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, i
         raise ValueError("frozen_head_soft_cross_entropy needs a frozen output layer")
     dev = hidden.device.type
     if torch.is_autocast_enabled(dev) and torch.get_autocast_dtype(dev) != weight.dtype:
-        weight = weight.to(torch.get_autocast_dtype(dev))
+        weight = weight.to(torch.get_autocast_dtype(dev))  # what autocast would have multiplied in
     with torch.autocast(device_type=dev, enabled=False):
         if not (torch.is_grad_enabled() and hidden.requires_grad):
             with torch.no_grad():
@@ -202,4 +172,4 @@ def frozen_head_soft_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, i
                     logits = (hidden[s : s + chunk].to(weight.dtype) @ weight.t()).float().log_softmax(-1)
                     total -= (logits.gather(1, ids[s : s + chunk]) * probs[s : s + chunk].float()).sum()
                 return total
-        return _FrozenHeadSoftCE.apply(hidden, weight, ids, probs, chunk)
+        return _FrozenHeadCE.apply(hidden, weight, ids, probs, chunk)
