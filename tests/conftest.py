@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh guideline store on SQLite, and on PostgreSQL when available.
+"""Shared fixtures: a fresh guideline store on SQLite, and on PostgreSQL when available, and a
+test-local memtune cache.
 
 PostgreSQL tests run when ``MEMTUNE_TEST_PG_URL`` points at a server (``.ci/run``
 starts one); each test gets its own throwaway database.
@@ -12,6 +13,13 @@ import uuid
 import pytest
 
 PG_URL = os.environ.get("MEMTUNE_TEST_PG_URL")
+
+# Tests train tiny models whose self-replay caches and model conversions would otherwise land in the
+# user's ~/.cache/memtune. Keep them beside the test run (kept between runs, so the embedded model is
+# converted once); an explicit MEMTUNE_CACHE_DIR still wins. Subprocesses inherit it.
+TEST_CACHE_DIR = os.environ.setdefault(
+    "MEMTUNE_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                      ".pytest_cache", "memtune-cache"))
 
 
 def _pg_store():

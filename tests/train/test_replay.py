@@ -110,3 +110,20 @@ def test_distilled_replay_learns_the_base_models_distribution(tiny_config, tiny_
     assert res.steps > 0 and (tmp_path / "d" / "adapter_model.safetensors").is_file()
     with pytest.raises(ConfigError, match="replay-loss 'kl' must be one of tokens, distill"):
         train(tiny_config(out=str(tmp_path / "e"), replay_loss="kl"), progress=False)
+
+
+
+def test_test_runs_keep_their_caches_out_of_the_users_cache():
+    """The root conftest points MEMTUNE_CACHE_DIR at the test run's own folder unless the caller set
+    one, so tests outside tests/train (run, CLI) that train tiny models cache their replay there too."""
+    import os
+    from pathlib import Path
+
+    import platformdirs
+
+    from memtune.train.models import cache_root
+
+    root = Path(os.environ["MEMTUNE_CACHE_DIR"])
+    assert cache_root() == root
+    if root.parent.name == ".pytest_cache":  # the conftest default, not a caller's choice
+        assert not root.is_relative_to(platformdirs.user_cache_dir("memtune"))
