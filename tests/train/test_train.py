@@ -272,3 +272,33 @@ def test_skip_layers_leaves_the_first_layers_without_lora(tiny_config, tmp_path)
     for bad in (-1, 2.5):
         with pytest.raises(ConfigError, match="skip-layers"):
             train(tiny_config(out=str(tmp_path / "c"), skip_layers=bad), progress=False)
+
+
+def test_target_module_blocks_put_lora_on_the_mlp_or_the_attention_only(tiny_config, tmp_path):
+    from memtune.infer import load_assistant
+
+    mlp = train(tiny_config(out=str(tmp_path / "m"), target_modules="mlp", skip_layers=1), progress=False)
+    keys = list(_weights(mlp.out_dir / "adapter_model.safetensors"))
+    assert keys and all(".mlp." in k and ".layers.1." in k for k in keys), keys
+    assert {k.split(".mlp.")[1].split(".")[0] for k in keys} == {"gate_proj", "up_proj", "down_proj"}
+    saved = json.loads((mlp.out_dir / "adapter_config.json").read_text())
+    assert sorted(saved["target_modules"]) == ["mlp.down_proj", "mlp.gate_proj", "mlp.up_proj"]
+    assert load_assistant(mlp.out_dir).ask("What is the rule?", max_new_tokens=4) is not None  # reloads
+    att = train(tiny_config(out=str(tmp_path / "a"), target_modules="Attention"), progress=False)
+    keys = list(_weights(att.out_dir / "adapter_model.safetensors"))
+    assert keys and all(".self_attn." in k for k in keys), keys
+    assert {k.split(".self_attn.")[1].split(".")[0] for k in keys} == {"q_proj", "k_proj", "v_proj", "o_proj"}
+
+
+def test_block_groups_keep_gpt2_attention_out_of_the_mlp_and_fall_back_with_a_warning():
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from memtune.train.recipe import ALL_LINEAR, _targets, group_targets
+
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50, n_positions=32))
+    assert group_targets(gpt2, "mlp") == ["mlp.c_fc", "mlp.c_proj"]  # not attn.c_proj
+    assert group_targets(gpt2, "attention") == ["attn.c_attn", "attn.c_proj"]
+    flat = torch.nn.Sequential(torch.nn.Linear(4, 4))  # no block named mlp anywhere
+    with pytest.warns(UserWarning, match="no linear layers under a block named mlp"):
+        assert _targets(flat, "mlp") == ALL_LINEAR

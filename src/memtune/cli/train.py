@@ -49,8 +49,10 @@ def train_cmd(
     skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
                                               "fraction below 1 of them): the backward pass stops above them, "
                                               "~40% faster with 10 of 30 (default 0).")] = None,
-    target_modules: Annotated[str | None, _opt("--target-modules", help="Comma-separated module names or "
-                                               "all-linear (default: the bundle's).")] = None,
+    target_modules: Annotated[str | None, _opt("--target-modules", help="Comma-separated module names, "
+                                               "all-linear, or a block: mlp (the feed-forward layers, where "
+                                               "the default model keeps facts) or attention (default: the "
+                                               "bundle's).")] = None,
     batch_size: Annotated[int | None, _opt("--batch-size", help="Examples per micro-batch (default 8).")] = None,
     grad_accum: Annotated[int | None, _opt("--grad-accum", help="Micro-batches per optimizer step (default 1).")] = None,
     max_length: Annotated[int | None, _opt("--max-length", help="Token limit per example (default 512).")] = None,

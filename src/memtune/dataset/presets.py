@@ -186,22 +186,28 @@ def target_modules_for(model: Any = None, model_type: str | None = None, name_or
     return list(FALLBACK_MODULES)
 
 
-def _linear_leaf_names(model: Any) -> list[str]:
+def linear_types() -> tuple[type, ...]:
+    """Module classes LoRA can adapt: torch's Linear and GPT-2 style Conv1D "linear" layers."""
     import torch
 
-    linear_types: tuple[type, ...] = (torch.nn.Linear,)
+    out: tuple[type, ...] = (torch.nn.Linear,)
     try:
-        from transformers.pytorch_utils import Conv1D  # GPT-2 style "linear" layers
+        from transformers.pytorch_utils import Conv1D
 
-        linear_types += (Conv1D,)
+        out += (Conv1D,)
     except ImportError:  # pragma: no cover
         pass
+    return out
+
+
+def _linear_leaf_names(model: Any) -> list[str]:
+    linear = linear_types()
     head = None
     if hasattr(model, "get_output_embeddings"):
         head = model.get_output_embeddings()
     out: list[str] = []
     for full, module in model.named_modules():
-        if not isinstance(module, linear_types) or module is head:
+        if not isinstance(module, linear) or module is head:
             continue
         leaf = full.rsplit(".", 1)[-1]
         if leaf in ("lm_head", "embed_out", "score", "classifier", "output") or leaf in out:
