@@ -66,6 +66,9 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     work = tmp_path / "work"
     assert (work / "bundle" / "train.jsonl").is_file()
     assert (work / "adapter" / "adapter_model.safetensors").is_file()
+    # the run recipe puts LoRA on the MLP blocks only (where the default model keeps facts)
+    targets = json.loads((work / "adapter" / "adapter_config.json").read_text())["target_modules"]
+    assert targets and all(t.startswith("mlp.") for t in targets), targets
     for name in ("report.json", "report.md", "report.html"):
         assert (work / "report" / name).is_file()
     assert set(first.headline) >= {"adapter_recall", "base_recall", "adapter_rag_recall"}

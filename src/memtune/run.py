@@ -37,6 +37,9 @@ STAMP = "run.json"
 # - self-replay at 0.5: the base model's own text holds the general-text loss change near +7 %
 #   (+25 % without it; 0.4 measured the same);
 # - no LoRA on the first third of the layers and 1024-token forward passes: ~40 % more tokens/s;
+# - LoRA on the MLP blocks only (target_modules "mlp"): the same closed-book recall as every linear
+#   layer (topic probes 0.60 vs 0.59, two seeds each) at +4.4 % general-text loss instead of +6.7 %,
+#   and adapter + retrieval on hand-written questions 0.77 vs 0.70; attention-only recalled 0.08;
 # - no LoRA dropout (faster on a CPU).
 # Every value can be overridden through RunConfig.export / RunConfig.train.
 DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
@@ -44,7 +47,7 @@ DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative
                                   "control_fraction": 0.15}
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 4, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
                                  "replay_fraction": 0.5, "replay_source": "self", "skip_layers": 1 / 3,
-                                 "max_batch_tokens": 1024}
+                                 "max_batch_tokens": 1024, "target_modules": "mlp"}
 DEFAULT_EVAL: dict[str, Any] = {"max_new_tokens": 96, "rag_k": 3}
 
 @dataclass
