@@ -17,9 +17,8 @@ PG_URL = os.environ.get("MEMTUNE_TEST_PG_URL")
 # Tests train tiny models whose self-replay caches and model conversions would otherwise land in the
 # user's ~/.cache/memtune. Keep them beside the test run (kept between runs, so the embedded model is
 # converted once); an explicit MEMTUNE_CACHE_DIR still wins. Subprocesses inherit it.
-TEST_CACHE_DIR = os.environ.setdefault(
-    "MEMTUNE_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                      ".pytest_cache", "memtune-cache"))
+os.environ.setdefault("MEMTUNE_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                                      ".pytest_cache", "memtune-cache"))
 
 
 def _pg_store():

@@ -112,7 +112,6 @@ def test_distilled_replay_learns_the_base_models_distribution(tiny_config, tiny_
         train(tiny_config(out=str(tmp_path / "e"), replay_loss="kl"), progress=False)
 
 
-
 def test_test_runs_keep_their_caches_out_of_the_users_cache():
     """The root conftest points MEMTUNE_CACHE_DIR at the test run's own folder unless the caller set
     one, so tests outside tests/train (run, CLI) that train tiny models cache their replay there too."""

@@ -103,8 +103,8 @@ def _targets(model: Any, targets: list[str] | str) -> list[str] | str:
     """Keep explicit target names that exist in this model; a bundle written for another
     architecture (e.g. gate_proj on a GPT-2) must not abort the run. A block group (``mlp``)
     that this architecture does not name falls back to every linear layer, with a warning."""
-    if isinstance(targets, str) and targets.strip().lower() in MODULE_GROUPS:
-        group = targets.strip().lower()
+    group = targets.strip().lower() if isinstance(targets, str) else None
+    if group in MODULE_GROUPS:
         found = group_targets(model, group)
         if not found:
             warnings.warn(f"target modules {group!r}: this model has no linear layers under a block named "
