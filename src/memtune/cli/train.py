@@ -46,6 +46,9 @@ def train_cmd(
     rank: Annotated[int | None, _opt("--rank", help="LoRA rank (default: the bundle's adapter_config.json).")] = None,
     alpha: Annotated[int | None, _opt("--alpha", help="LoRA alpha (default: the bundle's, else 2 x rank).")] = None,
     dropout: Annotated[float | None, _opt("--dropout", help="LoRA dropout (default: the bundle's).")] = None,
+    lora_plus_ratio: Annotated[float | None, _opt("--lora-plus-ratio", help="LoRA+: the B matrices learn this "
+                                                  "many times faster than A (default 1 = plain LoRA; the "
+                                                  "paper uses 16).")] = None,
     skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
                                               "fraction below 1 of them): the backward pass stops above them, "
                                               "~40% faster with 10 of 30 (default 0).")] = None,
@@ -122,7 +125,7 @@ def train_cmd(
         flags: dict[str, Any] = {
             "bundle": str(bundle) if bundle else None, "out": str(out) if out else None, "method": method,
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
-            "dropout": dropout, "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
+            "dropout": dropout, "lora_plus_ratio": lora_plus_ratio, "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
             "replay_fraction": replay_fraction, "replay_source": replay_source, "replay_loss": replay_loss,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,

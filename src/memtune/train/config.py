@@ -45,6 +45,9 @@ class TrainConfig:
     alpha: int | None = None
     dropout: float | None = None
     target_modules: list[str] | str | None = None
+    lora_plus_ratio: float = 1.0
+    """LoRA/QLoRA: the B matrices learn this many times faster than the A matrices (LoRA+,
+    Hayou et al. 2024). 1 = plain LoRA; the paper's setting is 16."""
     skip_layers: int | float = 0
     """LoRA/QLoRA: leave the first N transformer layers without an adapter (a fraction below
     1 = that share of the model's layers, rounded down). The backward pass then stops above
@@ -138,6 +141,8 @@ class TrainConfig:
             p.append(f"skip-layers must be a whole number of layers or a fraction below 1 (got {sl!r})")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
+        if not isinstance(self.lora_plus_ratio, (int, float)) or self.lora_plus_ratio <= 0:
+            p.append(f"lora-plus-ratio {self.lora_plus_ratio!r} must be a number above 0 (1 = plain LoRA)")
         if not 0 <= self.warmup_ratio < 1:
             p.append(f"warmup-ratio {self.warmup_ratio} must be in [0, 1)")
         for name in ("probe_sample", "probe_max_new_tokens", "patience", "save_every", "machine_rank",

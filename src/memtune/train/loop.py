@@ -249,7 +249,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     per_epoch = math.ceil(len(epoch_batches(0)) / cfg.grad_accum)
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     params = [p for _, p in recipe.trainable_parameters(model)]
-    opt = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=cfg.weight_decay)
+    ratio = cfg.lora_plus_ratio if cfg.method != "full" else 1.0
+    opt = torch.optim.AdamW(recipe.param_groups(model, hyper.lr, ratio), lr=hyper.lr, weight_decay=cfg.weight_decay)
     warm = int(total_steps * cfg.warmup_ratio)
 
     def lr_lambda(s: int) -> float:
@@ -261,6 +262,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     identity = {"method": cfg.method, "model": resolved.name, "rank": hyper.rank, "alpha": hyper.alpha,
                 "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "seed": cfg.seed,
                 "world": world, "fingerprint": bundle.fingerprint}
+    if ratio != 1:  # only then: checkpoints written before LoRA+ existed still resume
+        identity["lora_plus_ratio"] = ratio
     state = ck.RunState(identity=identity)
     if cfg.resume:
         state = ck.load_checkpoint(out, model, opt, sched, identity)

@@ -206,3 +206,15 @@ def enable_gradient_checkpointing(model: Any) -> None:
 
 def trainable_parameters(model: Any) -> list[tuple[str, Any]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+
+
+def param_groups(model: Any, lr: float, lora_plus_ratio: float = 1.0) -> list[dict[str, Any]]:
+    """Optimizer groups: with LoRA+ the B matrices get ``lr * ratio``. B starts at zero and
+    decides how far the update reaches, so a larger step there learns faster at the same A."""
+    named = trainable_parameters(model)
+    if lora_plus_ratio == 1:
+        return [{"params": [p for _, p in named], "lr": lr}]
+    fast = [p for n, p in named if ".lora_B." in n or ".lora_embedding_B." in n]
+    ids = {id(p) for p in fast}
+    slow = [p for _, p in named if id(p) not in ids]
+    return [g for g in ({"params": slow, "lr": lr}, {"params": fast, "lr": lr * lora_plus_ratio}) if g["params"]]
