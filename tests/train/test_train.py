@@ -321,3 +321,46 @@ def test_lora_plus_gives_the_b_matrices_a_larger_step_and_leaves_a_alone(tiny_co
 def test_lora_plus_ratio_must_be_positive(tiny_config):
     with pytest.raises(ConfigError, match="lora-plus-ratio 0 must be a number above 0"):
         train(tiny_config(lora_plus_ratio=0), progress=False)
+
+
+def test_protect_energy_keeps_every_lora_a_off_the_strongest_input_directions(tiny_config, tmp_path, monkeypatch):
+    import memtune.train.protect as protect
+
+    seen = {}
+    fit = protect.InputGuard.fit.__func__
+
+    def spy(cls, model, sequences, energy):
+        guard = fit(cls, model, sequences, energy)
+        seen["guard"], seen["energy"] = guard, energy
+        return guard
+
+    monkeypatch.setattr(protect.InputGuard, "fit", classmethod(spy))
+    res = train(tiny_config(out=str(tmp_path / "g"), epochs=2, protect_energy=0.3), progress=False)
+    guard = seen["guard"]
+    assert seen["energy"] == 0.3 and guard.directions  # every LoRA layer got its directions
+    saved = _weights(res.out_dir / "adapter_model.safetensors")
+    a_keys = [k for k in saved if "lora_A" in k]
+    assert len(a_keys) == len(guard.directions)
+    for name, u in guard.directions.items():
+        key = next(k for k in a_keys if k.startswith(name + "."))
+        a = saved[key].float()
+        assert a.abs().sum() > 0  # A still learns in the other directions ...
+        assert torch.allclose(a @ u.cpu(), torch.zeros(a.shape[0], u.shape[1]), atol=1e-5)  # ... never in these
+    b = [v for k, v in saved.items() if "lora_B" in k]
+    assert all(v.abs().sum() > 0 for v in b)
+
+
+def test_top_directions_hold_the_requested_share_of_the_energy():
+    from memtune.train.protect import top_directions
+
+    basis = torch.linalg.qr(torch.randn(6, 6, dtype=torch.float64)).Q
+    m = basis @ torch.diag(torch.tensor([50.0, 30.0, 10.0, 5.0, 3.0, 2.0], dtype=torch.float64)) @ basis.T
+    assert top_directions(m, 0.4).shape[1] == 1  # the first holds 50 %
+    assert top_directions(m, 0.85).shape[1] == 3  # 50 + 30 + 10 = 90 % >= 85 %
+    u = top_directions(m, 0.7)
+    assert u.shape[1] == 2 and torch.allclose(u @ u.T @ basis[:, :2], basis[:, :2], atol=1e-8)
+
+
+def test_protect_energy_must_be_below_one(tiny_config):
+    with pytest.raises(ConfigError, match="protect-energy 1.5 must be a number in"):
+        train(tiny_config(protect_energy=1.5), progress=False)

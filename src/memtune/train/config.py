@@ -48,6 +48,11 @@ class TrainConfig:
     lora_plus_ratio: float = 1.0
     """LoRA/QLoRA: the B matrices learn this many times faster than the A matrices (LoRA+,
     Hayou et al. 2024). 1 = plain LoRA; the paper's setting is 16."""
+    protect_energy: float = 0.0
+    """LoRA/QLoRA: keep every LoRA A matrix off the input directions that carry this share of
+    its input energy on rehearsal text: the few massive-activation directions all text shares,
+    through which an adapter changes the model's output on everything (0 = off; ``memtune
+    run`` uses 0.1, which is 1-3 directions a layer on SmolLM2)."""
     skip_layers: int | float = 0
     """LoRA/QLoRA: leave the first N transformer layers without an adapter (a fraction below
     1 = that share of the model's layers, rounded down). The backward pass then stops above
@@ -143,6 +148,8 @@ class TrainConfig:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
         if not isinstance(self.lora_plus_ratio, (int, float)) or self.lora_plus_ratio <= 0:
             p.append(f"lora-plus-ratio {self.lora_plus_ratio!r} must be a number above 0 (1 = plain LoRA)")
+        if not isinstance(self.protect_energy, (int, float)) or not 0 <= self.protect_energy < 1:
+            p.append(f"protect-energy {self.protect_energy!r} must be a number in [0, 1) (0 = off)")
         if not 0 <= self.warmup_ratio < 1:
             p.append(f"warmup-ratio {self.warmup_ratio} must be in [0, 1)")
         for name in ("probe_sample", "probe_max_new_tokens", "patience", "save_every", "machine_rank",

@@ -13,6 +13,7 @@ import math
 import os
 import shutil
 import socket
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -215,7 +216,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
 
         train_set.examples.extend(self_replay_examples(
             model, tok, n_replay, model_key=_cache_key(resolved.name, model_hash(resolved.path)),
-            seed=cfg.seed, info=(lambda m: print(m, flush=True)) if progress and main else None))
+            seed=cfg.seed, info=(lambda m: print(m, file=sys.stderr, flush=True)) if progress and main else None))
     elif n_replay:
         from memtune.train.data import replay_examples
 
@@ -233,6 +234,16 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         use_fast_dropout(model)
     if cfg.gradient_checkpointing:
         recipe.enable_gradient_checkpointing(model)
+    guard = None
+    if cfg.protect_energy and cfg.method != "full":
+        from memtune.train.data import replay_examples
+        from memtune.train.protect import InputGuard
+
+        rehearsal = [e.input_ids for e in train_set.examples[n_memory:]] + \
+            [e.input_ids for e in replay_examples(tok, 64)]
+        guard = InputGuard.fit(model, rehearsal, cfg.protect_energy)
+        if progress and main:
+            print(f"protect: {guard.summary()}", file=sys.stderr, flush=True)
     model.train()
     eval_set = tokenize_all(tok, bundle.eval, cfg.max_length).examples
     probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
@@ -346,6 +357,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                     if cfg.max_grad_norm:
                         acc.clip_grad_norm_(params, cfg.max_grad_norm)
                     opt.step()
+                    if guard is not None:
+                        guard.apply()
                     sched.step()
                     opt.zero_grad(set_to_none=True)
                     release_memory()
