@@ -69,6 +69,9 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     # the run recipe puts LoRA on the MLP blocks only (where the default model keeps facts)
     targets = json.loads((work / "adapter" / "adapter_config.json").read_text())["target_modules"]
     assert targets and all(t.startswith("mlp.") for t in targets), targets
+    # ... kept off the massive-activation input directions (train_config.yaml records what ran)
+    ran = (work / "adapter" / "train_config.yaml").read_text()
+    assert "protect_energy: 0.3" in ran and "lr: 0.002" in ran, ran
     for name in ("report.json", "report.md", "report.html"):
         assert (work / "report" / name).is_file()
     assert set(first.headline) >= {"adapter_recall", "base_recall", "adapter_rag_recall"}
