@@ -53,7 +53,7 @@ def train_cmd(
                                                  "that hold this share of each layer's input energy on "
                                                  "ordinary text (the massive activations every text shares): "
                                                  "much less forgetting at the same recall (default 0 = off; "
-                                                 "memtune run uses 0.1).")] = None,
+                                                 "memtune run uses 0.3).")] = None,
     skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
                                               "fraction below 1 of them): the backward pass stops above them, "
                                               "~40% faster with 10 of 30 (default 0).")] = None,
