@@ -154,7 +154,7 @@ def _check(text: str, kind: str, rel: str) -> None:
     assert not missing, (missing, [r.content for r in parsed.rules])
 
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
