@@ -167,3 +167,25 @@ def test_any_text_never_raises_and_loses_nothing(text: str, kind: str, rel: str)
 @given(documents(), st.sampled_from(KINDS), st.sampled_from(RELS))
 def test_composed_markdown_never_raises_and_loses_nothing(text: str, kind: str, rel: str) -> None:
     _check(text, kind, rel)
+
+
+# Inputs earlier random draws found losing words; each stays checked whatever the draw.
+FOUND = [
+    ("0_\n<!-- NEVER deploy", "memory"),  # "0_" was read as a title "0" (edge "_" stripped)
+    ("snake_\nNEVER deploy", "cursorrules"),
+    ("_0\nNEVER deploy", "memory"),
+]
+
+
+def test_found_cases_lose_nothing() -> None:
+    for text, kind in FOUND:
+        _check(text, kind, "memory.md")
+
+
+def test_strip_emphasis_drops_only_wrapping_markers() -> None:
+    from memtune.ingest.mdtokens import strip_emphasis
+    assert strip_emphasis("**Commands:**") == "Commands:"
+    assert strip_emphasis(" _*Deploy*_ ") == "Deploy"
+    assert strip_emphasis("0_") == "0_"
+    assert strip_emphasis("_private") == "_private"
+    assert strip_emphasis("**") == "**"

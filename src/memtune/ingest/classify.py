@@ -24,6 +24,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
+from memtune.ingest.mdtokens import strip_emphasis
+
 # --------------------------------------------------------------------------- categories
 
 #: Every category the readers emit. ``general`` is the fallback.
@@ -400,7 +402,7 @@ def classify_label_line(line: str) -> tuple[str, str] | None:
         return _polarity(m.group("emoji"), None), ""
     m = _BECAUSE_START_RE.match(line)
     if m:
-        return "why", line.strip().strip("*_").strip()
+        return "why", strip_emphasis(line)
     return None
 
 

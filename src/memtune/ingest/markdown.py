@@ -36,6 +36,7 @@ from memtune.ingest.mdtokens import (
     is_title_like,
     plain_of,
     remove_indent,
+    strip_emphasis,
     table_cells,
     top_level_blocks,
     trim_blank,
@@ -339,7 +340,7 @@ class Walker:
         if head:
             head_text = "\n".join(head)
             if len(head) == 1 and is_title_like(head_text):
-                extra = self._plain_title(head_text.strip().strip("*_").rstrip(":：").strip())
+                extra = self._plain_title(strip_emphasis(head_text).rstrip(":：").strip())
             else:
                 self._prose_chunk(start, head_text)
         bounds = bullet_idx + [len(raw_lines)]

@@ -76,9 +76,25 @@ def remove_indent(line: str, width: int) -> str:
     return line[i:]
 
 
+def strip_emphasis(text: str) -> str:
+    """``**Title**`` → ``Title``: drop emphasis markers that wrap the whole text.
+
+    Only paired markers go, so an underscore or star that belongs to a word (``0_``,
+    ``snake_``) is kept: stripping every edge ``*``/``_`` lost such words.
+    """
+    t = text.strip()
+    while True:
+        for mark in ("**", "__", "*", "_"):
+            if len(t) > 2 * len(mark) and t.startswith(mark) and t.endswith(mark):
+                t = t[len(mark):-len(mark)].strip()
+                break
+        else:
+            return t
+
+
 def is_title_like(text: str) -> bool:
     """A short single line without sentence punctuation: works as a heading."""
-    t = text.strip().strip("*_").strip()
+    t = strip_emphasis(text)
     if not t or "\n" in t or len(t) > 60:
         return False
     core = t[:-1].rstrip() if t.endswith((":", "：")) else t

@@ -30,7 +30,7 @@ from memtune.ingest.mdclean import (  # noqa: F401
     code_line_mask,
     priority_wrapper_lines,
 )
-from memtune.ingest.mdtokens import MD, is_title_like, plain_of
+from memtune.ingest.mdtokens import MD, is_title_like, plain_of, strip_emphasis
 from memtune.ingest.types import MemoryFile, ParsedFile, RuleDraft
 
 __all__ = ["PLAIN_FILE_NAMES", "Cleaned", "PlainTextWalker", "clean_markup", "parse_memory_text"]
@@ -50,7 +50,7 @@ _SENTENCE_END = tuple(".!?。！？…:;；")
 def heading_style(text: str) -> bool:
     """Title Case, ALL CAPS, a trailing colon, or an uncased script: reads as a heading
     rather than a short rule ("Key Principles" vs "Never use any")."""
-    t = text.strip().strip("*_").strip()
+    t = strip_emphasis(text)
     if t.endswith((":", "：")):
         return True
     words = [w for w in re.split(r"[\s/]+", t) if w[:1].isalpha()]
@@ -66,7 +66,7 @@ def _title_line(text: str) -> bool:
 
 
 def _title(text: str) -> str:
-    return text.strip().strip("*_").rstrip(":：").strip()
+    return strip_emphasis(text).rstrip(":：").strip()
 
 
 class PlainTextWalker(Walker):
