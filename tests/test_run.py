@@ -71,7 +71,7 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     assert targets and all(t.startswith("mlp.") for t in targets), targets
     # ... kept off the massive-activation input directions (train_config.yaml records what ran)
     ran = (work / "adapter" / "train_config.yaml").read_text()
-    assert "protect_energy: 0.3" in ran and "lr: 0.002" in ran, ran
+    assert "protect_energy: 0.3" in ran and "lr: 0.00175" in ran, ran
     for name in ("report.json", "report.md", "report.html"):
         assert (work / "report" / name).is_file()
     assert set(first.headline) >= {"adapter_recall", "base_recall", "adapter_rag_recall"}
