@@ -44,6 +44,14 @@ from memtune.ingest.mdtokens import (
 
 _MARKER_RE = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])([ \t]*)")
 _QUOTE_RE = re.compile(r"^ {0,3}> ?")
+_SETEXT_EQ_RE = re.compile(r"^ {0,3}=+[ \t]*$")
+
+
+def _lazy_line(line: str) -> str:
+    """A quote's lazy continuation line, ready to re-parse without its quote: a ``===`` line
+    there continues the paragraph, so it must not become a setext underline (the text above
+    would turn into a heading with nothing under it and be dropped). Indented, it stays text."""
+    return "    " + line.strip() if _SETEXT_EQ_RE.match(line) else line
 _LINE_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
 PSEUDO_LEVEL = 7  # heading-stack level of a plain-text title line (below every real heading)
 
@@ -483,7 +491,7 @@ class Walker:
 
     def _blockquote(self, tok: Token, lines: list[str], base: int, depth: int) -> None:
         s, e = tok.map or (0, 0)
-        local = [_QUOTE_RE.sub("", ln, count=1) for ln in lines[s:e]]
+        local = [_QUOTE_RE.sub("", ln, count=1) if _QUOTE_RE.match(ln) else _lazy_line(ln) for ln in lines[s:e]]
         if depth >= 6:
             self._prose_chunk(base + s, "\n".join(local))
             return
