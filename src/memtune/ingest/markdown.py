@@ -45,13 +45,6 @@ from memtune.ingest.mdtokens import (
 _MARKER_RE = re.compile(r"^(\s*)([-*+]|\d{1,9}[.)])([ \t]*)")
 _QUOTE_RE = re.compile(r"^ {0,3}> ?")
 _SETEXT_EQ_RE = re.compile(r"^ {0,3}=+[ \t]*$")
-
-
-def _lazy_line(line: str) -> str:
-    """A quote's lazy continuation line, ready to re-parse without its quote: a ``===`` line
-    there continues the paragraph, so it must not become a setext underline (the text above
-    would turn into a heading with nothing under it and be dropped). Indented, it stays text."""
-    return "    " + line.strip() if _SETEXT_EQ_RE.match(line) else line
 _LINE_BULLET_RE = re.compile(r"^\s*(?:[-*+•]|\d{1,3}[.)])\s+\S")
 PSEUDO_LEVEL = 7  # heading-stack level of a plain-text title line (below every real heading)
 
@@ -63,6 +56,13 @@ _STEP_CONTEXT_RE = re.compile(
 )
 _SEQUENCE_WORDS_RE = re.compile(r"^(?:first|then|next|finally|after that|afterwards)\b", re.I)
 _RAISE_HINT_RE = re.compile(r"\b(?:NEVER|ALWAYS|MUST|DO NOT|DON'T|CRITICAL|IMPORTANT)\b|🚨|⚠️")
+
+
+def _lazy_line(line: str) -> str:
+    """A quote's lazy continuation line, ready to re-parse without its quote: a ``===`` line
+    there continues the paragraph, so it must not become a setext underline (the text above
+    would turn into a heading with nothing under it and be dropped). Indented, it stays text."""
+    return "    " + line.strip() if _SETEXT_EQ_RE.match(line) else line
 
 
 # --------------------------------------------------------------------------- units
