@@ -27,6 +27,9 @@ STAMP = "run.json"
 # - many short phrasings per guideline (9): what moves held-out recall; up to three in four ask
 #   for one value the note holds ("Which port does the worker listen on?", fact_share 0.75), the
 #   way people ask, instead of about the note's topic (a note yields as many as it has values);
+#   yet at least four training questions per note name its topic (min_topic_questions 4): notes
+#   whose values filled every slot trained 0-2 such questions and were recalled 0.35 when asked
+#   about by name, against 0.87 for the rest (NOTES.md, session 15);
 # - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
 #   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
 #   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch; half
@@ -49,7 +52,7 @@ STAMP = "run.json"
 # Every value can be overridden through RunConfig.export / RunConfig.train.
 DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
                                   "rag_fraction": 0.1, "rag_copies": 0.2, "fact_share": 0.75, "fact_rag_copies": 0.5,
-                                  "control_fraction": 0.15}
+                                  "min_topic_questions": 4, "control_fraction": 0.15}
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 4, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
                                  "replay_fraction": 0.5, "replay_source": "self", "skip_layers": 1 / 3,
                                  "max_batch_tokens": 1024, "target_modules": "mlp", "lr": 1.75e-3, "protect_energy": 0.3}

@@ -90,3 +90,17 @@ def test_fact_share_option_switches_value_questions(db, tmp_path):
     assert not any(f.startswith("fact_") for f in families("0"))
     r = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "bad"), "--fact-share", "2"])
     assert r.exit_code != 0 and "fact share 2.0 must be a number in 0..1" in r.output
+
+
+def test_min_topic_questions_option_reaches_the_bundle(db, tmp_path):
+    def topical(floor: str) -> int:
+        out = tmp_path / f"bundle-{floor}"
+        r = runner.invoke(app, ["export", "--db", db, "--out", str(out), "-n", "8", "--fact-share", "1",
+                                "--min-topic-questions", floor, "--json"])
+        assert r.exit_code == 0, r.output
+        rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
+        return sum(not row["metadata"]["family"].startswith(("fact_", "negative")) for row in rows)
+
+    assert topical("3") > topical("0")
+    r = runner.invoke(app, ["export", "--db", db, "--out", str(tmp_path / "bad"), "--min-topic-questions", "-2"])
+    assert r.exit_code != 0 and "min topic questions -2 must be a whole number in 0..50" in r.output

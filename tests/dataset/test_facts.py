@@ -254,3 +254,47 @@ def test_why_and_when_questions_invert_the_same_verbs_as_value_questions():
         ("slow",)
     assert asked("Integration tests need `pg` when the suite runs in CI.")[
         "What do integration tests need when the suite runs in CI?"] == ("pg",)
+
+
+def test_topic_floor_swaps_topic_questions_in_for_value_questions():
+    from memtune.dataset.examples import _topic_floor
+
+    facts = [Question(f"fact_know_{i}", f"value {i}?", "fact") for i in range(5)]
+    topical = [Question("how", f"topic {i}?", "how") for i in range(4)]
+    qs = facts + topical
+    out = _topic_floor(qs, 5, 3, None)
+    assert sorted(q.text for q in out) == sorted(q.text for q in qs)  # reordered, nothing lost
+    asked = out[:5]
+    assert sum(not q.family.startswith("fact_") for q in asked) == 3
+    assert [q.text for q in asked if q.family.startswith("fact_")] == ["value 0?", "value 1?"]
+    assert out[5].text == "value 4?"  # the last value question swapped out is next in line
+    # held-out phrasings do not count toward the floor, and one value question always stays
+    held_out = {"topic 0?"}
+    out = _topic_floor(qs, 5, 3, lambda q: q not in held_out)
+    assert "topic 0?" not in [q.text for q in out[:5]]
+    assert sum(not q.family.startswith("fact_") for q in out[:5]) == 3
+    out = _topic_floor(qs, 5, 9, None)
+    assert sum(q.family.startswith("fact_") for q in out[:5]) == 1
+    assert _topic_floor(qs, 5, 0, None) == qs
+
+
+def test_min_topic_questions_keeps_value_rich_notes_askable_by_name(guidelines):
+    from types import SimpleNamespace
+
+    from memtune.dataset import ExportConfig
+    from memtune.errors import ConfigError
+
+    g = SimpleNamespace(**{**vars(guidelines[0]), "name": "Cache lock",
+                           "content": "Two processes converting at once used to corrupt the cache; conversion now "
+                                      "holds `convert.lock`. If a conversion was killed, delete "
+                                      "`~/.cache/memtune/models/tmp*` and retry on port 7420."})
+
+    def topic_count(floor: int) -> int:
+        out = generate_examples(g, 6, seed=3, fact_share=1.0, include_negative=False, min_topic_questions=floor)
+        assert len(out) == 6
+        return sum(not e.family.startswith("fact_") for e in out)
+
+    assert topic_count(0) == 0
+    assert topic_count(4) == 4
+    with pytest.raises(ConfigError, match="min topic questions -1 must be a whole number in 0..50"):
+        ExportConfig(output_path="x", min_topic_questions=-1)

@@ -50,6 +50,10 @@ def export_cmd(
     fact_share: Annotated[float | None, typer.Option(
         "--fact-share", help="Share of each note's questions that ask for one value it holds (a port, a command, "
         "a path) instead of about its topic (default 0.5; 0 = topic questions only).", show_default=False)] = None,
+    min_topic_questions: Annotated[int | None, typer.Option(
+        "--min-topic-questions", help="With value questions on, at least this many of each note's training "
+        "questions still name its topic, so it is recalled when asked by name (default 0 = no floor; memtune run "
+        "uses 4).", show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
         "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,
@@ -82,7 +86,8 @@ def export_cmd(
             include_negative=negatives, split_ratio=split_ratio, split_by=split_by, target_model=target_model,
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
-            fact_rag_copies=fact_rag_copies, fact_share=fact_share, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
+            fact_rag_copies=fact_rag_copies, fact_share=fact_share, min_topic_questions=min_topic_questions,
+            control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )
         store = open_store(db)

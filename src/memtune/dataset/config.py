@@ -34,6 +34,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "rag_copies": ("MEMTUNE_EXPORT_RAG_COPIES",),
     "fact_rag_copies": ("MEMTUNE_EXPORT_FACT_RAG_COPIES",),
     "fact_share": ("MEMTUNE_EXPORT_FACT_SHARE",),
+    "min_topic_questions": ("MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
@@ -97,6 +98,10 @@ class ExportConfig:
     fact_share: float = 0.5
     """Share of each note's closed-book questions that ask for one value it holds ("Which port
     does the worker listen on?") rather than about its topic; 0 = topic questions only."""
+    min_topic_questions: int = 0
+    """With value questions on: at least this many of each note's training questions still name its
+    topic ("What's the gotcha with the cache lock?"), so the note is recalled when asked by name;
+    0 = no floor."""
     control_fraction: float = 0.0
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
@@ -140,6 +145,8 @@ class ExportConfig:
             out.append(f"fact rag copies {self.fact_rag_copies!r} must be a number in 0..1")
         if not _is_number(self.fact_share) or not 0 <= self.fact_share <= 1:
             out.append(f"fact share {self.fact_share!r} must be a number in 0..1")
+        if not _is_int(self.min_topic_questions) or not 0 <= self.min_topic_questions <= 50:
+            out.append(f"min topic questions {self.min_topic_questions!r} must be a whole number in 0..50")
         if not _is_number(self.control_fraction) or not 0 <= self.control_fraction <= 0.3:
             out.append(f"control fraction {self.control_fraction!r} must be a number in 0..0.3")
         if not _is_int(self.seed):
@@ -230,7 +237,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-_INT_FIELDS = {"examples_per_guideline", "seed", "lora_rank", "int"}
+_INT_FIELDS = {"examples_per_guideline", "min_topic_questions", "seed", "lora_rank", "int"}
 _FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force"}
 
