@@ -298,3 +298,14 @@ def test_min_topic_questions_keeps_value_rich_notes_askable_by_name(guidelines):
     assert topic_count(4) == 4
     with pytest.raises(ConfigError, match="min topic questions -1 must be a whole number in 0..50"):
         ExportConfig(output_path="x", min_topic_questions=-1)
+
+
+def test_min_topic_questions_reads_its_environment_variable(monkeypatch):
+    from memtune.dataset import ExportConfig
+    from memtune.errors import ConfigError
+
+    monkeypatch.setenv("MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS", "3")
+    assert ExportConfig.from_sources(output_path="x").min_topic_questions == 3
+    monkeypatch.setenv("MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS", "three")
+    with pytest.raises(ConfigError, match="MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS"):
+        ExportConfig.from_sources(output_path="x")
