@@ -317,7 +317,7 @@ def _topic_floor(questions: list[Question], n_pos: int, floor: int,
         spare = next((i for i in range(n_pos, len(out)) if topical(out[i]) and trains(out[i])), None)
         if len(facts) <= 1 or spare is None:
             break
-        # the last value question leaves the asked prefix; it stays next in line for top-ups
+        # the last value question in the prefix leaves it; it stays among the next in line for top-ups
         i = facts[-1]
         q = out.pop(spare)
         out.insert(n_pos, out.pop(i))
