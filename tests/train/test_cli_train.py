@@ -93,3 +93,15 @@ def test_skip_layers_and_replay_flags_reach_the_run(bundle_dir, tiny_model_dir, 
     bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--replay-fraction", 0.5,
               "--replay-source", "web")
     assert bad.exit_code != 0 and "replay-source 'web' must be one of self, text" in bad.output
+
+
+def test_lr_floor_and_adapter_scale_flags_reach_the_run(bundle_dir, tiny_model_dir, tmp_path):
+    out = tmp_path / "adapter"
+    r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--min-lr-ratio", 0.2, "--adapter-scale", 0.88,
+            "--max-steps", 1, "--probe-sample", 0, "--no-bf16", "--json")
+    assert r.exit_code == 0, r.output
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["min_lr_ratio"] == 0.2 and saved["adapter_scale"] == 0.88
+    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--adapter-scale", 2)
+    assert bad.exit_code != 0 and "adapter-scale 2.0 must be a number in (0, 1]" in bad.output
+    assert not (tmp_path / "b").exists()

@@ -54,6 +54,14 @@ def train_cmd(
                                                  "ordinary text (the massive activations every text shares): "
                                                  "much less forgetting at the same recall (default 0 = off; "
                                                  "memtune run uses 0.3).")] = None,
+    min_lr_ratio: Annotated[float | None, _opt("--min-lr-ratio", help="The lr decays linearly to this share of "
+                                               "--lr instead of 0, so the last epoch still learns (default 0; "
+                                               "memtune run uses 0.2).")] = None,
+    adapter_scale: Annotated[float | None, _opt("--adapter-scale", help="Keep this share of the trained LoRA "
+                                                "update, 0-1 (WiSE-FT): the probed and saved adapter is scaled, "
+                                                "training is not; gives back general-text loss faster than "
+                                                "recall after hot training (default 1; memtune run uses "
+                                                "0.88).")] = None,
     skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
                                               "fraction below 1 of them): the backward pass stops above them, "
                                               "~40% faster with 10 of 30 (default 0).")] = None,
@@ -131,7 +139,8 @@ def train_cmd(
             "bundle": str(bundle) if bundle else None, "out": str(out) if out else None, "method": method,
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
             "dropout": dropout, "lora_plus_ratio": lora_plus_ratio,
-            "protect_energy": protect_energy, "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
+            "protect_energy": protect_energy, "min_lr_ratio": min_lr_ratio, "adapter_scale": adapter_scale,
+            "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
             "replay_fraction": replay_fraction, "replay_source": replay_source, "replay_loss": replay_loss,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,

@@ -267,7 +267,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     def lr_lambda(s: int) -> float:
         if s < warm:
             return (s + 1) / (warm + 1)
-        return max(0.0, (total_steps - s) / max(1, total_steps - warm))
+        decay = max(0.0, (total_steps - s) / max(1, total_steps - warm))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     identity = {"method": cfg.method, "model": resolved.name, "rank": hyper.rank, "alpha": hyper.alpha,
@@ -301,37 +302,42 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         nonlocal stop
         verdict: list[Any] = [None]
         if main:
-            el = eval_loss(AnswerLoss(unwrapped, selective), eval_set, batch_size=cfg.batch_size,
-                           pad_id=pad_id, device=acc.device, bf16=bf16, max_batch_tokens=cfg.max_batch_tokens * 2)
-            pr, rows = probe_recall(unwrapped, tok, probes, max_new_tokens=cfg.probe_max_new_tokens, bf16=bf16,
-                                     system=system)
-            recent = [r["loss"] for r in state.curves["train"][-per_epoch:]]
-            row = {"epoch": epoch + 1, "step": state.step, "train_loss": sum(recent) / max(len(recent), 1),
-                   "eval_loss": el, "probe_recall": pr}
-            state.curves["epochs"].append(row)
-            better = pr is not None or el is not None  # nothing to judge by: the last epoch is final
-            # Still learning while eval loss falls by > EVAL_LOSS_GAIN: a dip in the few sampled probes is
-            # then noise, not a reason to stop (8 probes stopped a run at epoch 2 of 4, eval loss 1.0 → 0.3).
-            learning = el is not None and (state.best_eval_loss is None
-                                           or el < state.best_eval_loss * (1 - EVAL_LOSS_GAIN))
-            if el is not None and (state.best_eval_loss is None or el < state.best_eval_loss):
-                state.best_eval_loss = el
-            if better:
-                # probe recall first; eval loss breaks ties (and decides when there are no probes)
-                metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
-                better = state.best_metric is None or beats(metric, state.best_metric, len(probes))
-                if better:
-                    state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
-                    ck.save_best(out, unwrapped, tok)
-                else:
-                    state.bad_epochs = 0 if learning else state.bad_epochs + 1
-            else:
-                state.best_epoch = epoch + 1
-            rep.epoch(row, best=better)
-            verdict = [bool(cfg.patience) and state.bad_epochs >= cfg.patience]
+            with recipe.scaled_update(unwrapped, cfg.adapter_scale):
+                verdict = judge(epoch)
         if world > 1:
             broadcast_object_list(verdict)
         stop = bool(verdict[0])
+
+    def judge(epoch: int) -> list[Any]:
+        """Measure the adapter as it will be kept; save it when it is the best so far."""
+        el = eval_loss(AnswerLoss(unwrapped, selective), eval_set, batch_size=cfg.batch_size,
+                       pad_id=pad_id, device=acc.device, bf16=bf16, max_batch_tokens=cfg.max_batch_tokens * 2)
+        pr, rows = probe_recall(unwrapped, tok, probes, max_new_tokens=cfg.probe_max_new_tokens, bf16=bf16,
+                                 system=system)
+        recent = [r["loss"] for r in state.curves["train"][-per_epoch:]]
+        row = {"epoch": epoch + 1, "step": state.step, "train_loss": sum(recent) / max(len(recent), 1),
+               "eval_loss": el, "probe_recall": pr}
+        state.curves["epochs"].append(row)
+        better = pr is not None or el is not None  # nothing to judge by: the last epoch is final
+        # Still learning while eval loss falls by > EVAL_LOSS_GAIN: a dip in the few sampled probes is
+        # then noise, not a reason to stop (8 probes stopped a run at epoch 2 of 4, eval loss 1.0 → 0.3).
+        learning = el is not None and (state.best_eval_loss is None
+                                       or el < state.best_eval_loss * (1 - EVAL_LOSS_GAIN))
+        if el is not None and (state.best_eval_loss is None or el < state.best_eval_loss):
+            state.best_eval_loss = el
+        if better:
+            # probe recall first; eval loss breaks ties (and decides when there are no probes)
+            metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
+            better = state.best_metric is None or beats(metric, state.best_metric, len(probes))
+            if better:
+                state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
+                ck.save_best(out, unwrapped, tok)
+            else:
+                state.bad_epochs = 0 if learning else state.bad_epochs + 1
+        else:
+            state.best_epoch = epoch + 1
+        rep.epoch(row, best=better)
+        return [bool(cfg.patience) and state.bad_epochs >= cfg.patience]
 
     dev_type = acc.device.type
     try:
@@ -420,8 +426,9 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                                  "target_modules": hyper.target_modules, "bf16": bf16},
                           config=cfg.to_dict())
         earlier_best = state.best_epoch is not None and state.best_epoch <= start_epoch and ck.has_weights(out)
-        ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
-                    files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
+        with recipe.scaled_update(unwrapped, cfg.adapter_scale):  # a run without a best epoch saves these
+            ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
+                        files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
         rep.info(f"[green]adapter written to {out}[/] (best epoch {state.best_epoch}, "
                  f"probe recall {metrics['probe_recall']}, {metrics['tokens_per_s']} tok/s)")
     acc.wait_for_everyone()

@@ -6,12 +6,14 @@ milliseconds with the fix (``--method lora``) instead of after a model load.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import math
 import importlib.util
 import warnings
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 from memtune.errors import ConfigError, ModelError
@@ -218,3 +220,26 @@ def param_groups(model: Any, lr: float, lora_plus_ratio: float = 1.0) -> list[di
     ids = {id(p) for p in fast}
     slow = [p for _, p in named if id(p) not in ids]
     return [g for g in ({"params": slow, "lr": lr}, {"params": fast, "lr": lr * lora_plus_ratio}) if g["params"]]
+
+
+@contextlib.contextmanager
+def scaled_update(model: Any, scale: float) -> Iterator[None]:
+    """Within the block the LoRA update is ``scale`` times the trained one (B matrices scaled in
+    place, restored bit-exactly after): probing and saving see the adapter that is kept while
+    training goes on from the full update. 1 = no-op."""
+    if scale == 1:
+        yield
+        return
+    import torch
+
+    saved = [(p, p.detach().clone()) for n, p in model.named_parameters()
+             if ".lora_B." in n or ".lora_embedding_B." in n]
+    try:
+        with torch.no_grad():
+            for p, _ in saved:
+                p.mul_(scale)
+        yield
+    finally:
+        with torch.no_grad():
+            for p, orig in saved:
+                p.copy_(orig)
