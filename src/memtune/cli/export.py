@@ -54,6 +54,10 @@ def export_cmd(
         "--min-topic-questions", help="With value questions on, at least this many of each note's training "
         "questions still name its topic, so it is recalled when asked by name (default 0 = no floor; memtune run "
         "uses 4).", show_default=False)] = None,
+    named_answers: Annotated[bool | None, typer.Option(
+        "--named-answers/--varied-answers", help="Open every answer about a note with the note's name "
+        "('Torch pin: ALWAYS …') instead of rotating openings, so its content is learned as following the name "
+        "(default varied; memtune run uses named).", show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
         "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,
@@ -87,7 +91,7 @@ def export_cmd(
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
             fact_rag_copies=fact_rag_copies, fact_share=fact_share, min_topic_questions=min_topic_questions,
-            control_fraction=control_fraction, paraphrase_url=paraphrase_url,
+            named_answers=named_answers, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )
         store = open_store(db)

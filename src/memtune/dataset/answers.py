@@ -122,11 +122,16 @@ def prefixed(lead: str, body: str) -> str:
     return f"{lead} {body}"
 
 
-def pick_form(available: dict[str, str], intent: str, used: dict[str, int], index: int) -> str:
+def pick_form(available: dict[str, str], intent: str, used: dict[str, int], index: int, *,
+              named: bool = False) -> str:
     """The form for one example: the intent's natural form, else the least-used one.
 
-    Ties go to a fixed order rotated by ``index`` so consecutive examples differ.
+    Ties go to a fixed order rotated by ``index`` so consecutive examples differ. ``named``:
+    the note's name opens every answer that has that form, except why- and example-questions.
     """
+    if named and "named" in available and not (intent == "why" and "rationale" in available) \
+            and not (intent == "pattern" and "example" in available):
+        return "named"
     preferred = _PREFERRED.get(intent)
     if preferred in available and used.get(preferred, 0) <= min(used.get(k, 0) for k in available):
         return preferred

@@ -35,6 +35,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "fact_rag_copies": ("MEMTUNE_EXPORT_FACT_RAG_COPIES",),
     "fact_share": ("MEMTUNE_EXPORT_FACT_SHARE",),
     "min_topic_questions": ("MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS",),
+    "named_answers": ("MEMTUNE_EXPORT_NAMED_ANSWERS",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
@@ -102,6 +103,11 @@ class ExportConfig:
     """With value questions on: at least this many of each note's training questions still name its
     topic ("What's the gotcha with the cache lock?"), so the note is recalled when asked by name;
     0 = no floor."""
+    named_answers: bool = False
+    """Open every answer about a note's topic with the note's name ("Torch pin: ALWAYS install …")
+    where the name is short enough, instead of rotating through answer openings: the name is then
+    the last thing before the content in every example, so content is learned as following it;
+    why- and example-questions keep their reason-first / example forms."""
     control_fraction: float = 0.0
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
@@ -152,6 +158,7 @@ class ExportConfig:
         if not _is_int(self.seed):
             out.append(f"seed {self.seed!r} must be a whole number")
         for label, value in (("include negative", self.include_negative), ("generate script", self.generate_script),
+                             ("named answers", self.named_answers),
                              ("include metadata", self.include_metadata), ("force", self.force)):
             if not isinstance(value, bool):
                 out.append(f"{label} {value!r} must be true or false")
@@ -239,7 +246,7 @@ def _is_number(v: Any) -> bool:
 
 _INT_FIELDS = {"examples_per_guideline", "min_topic_questions", "seed", "lora_rank", "int"}
 _FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction", "lora_alpha", "lora_dropout"}
-_BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force"}
+_BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force", "named_answers"}
 
 
 def _parse(name: str, raw: str) -> tuple[Any, str | None]:

@@ -158,6 +158,7 @@ def generate_examples(
     fact_share: float = 0.0,
     fact_rag_copies: float | None = None,
     min_topic_questions: int = 0,
+    named_answers: bool = False,
     distractors: Sequence[Any] = (),
     paraphrases: Sequence[str] = (),
     is_train: Callable[[str], bool] | None = None,
@@ -235,7 +236,7 @@ def generate_examples(
         direct = value_first(text.body, q.keys) if q.keys and q.intent == "fact" else None
         if direct:
             return "value_first", direct
-        form = pick_form(available, q.intent, used, len(out))
+        form = pick_form(available, q.intent, used, len(out), named=named_answers)
         return form, available[form]
 
     for q, round_, i in plan:

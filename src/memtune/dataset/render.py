@@ -40,6 +40,7 @@ class RenderSettings:
     fact_share: float = 0.0
     fact_rag_copies: float | None = None
     min_topic_questions: int = 0
+    named_answers: bool = False
 
     @property
     def sidecar(self) -> bool:
@@ -104,7 +105,8 @@ def render_guideline(g: Any, s: RenderSettings, splitter: Splitter, distractors:
     examples = generate_examples(
         g, s.examples_per_guideline, seed=s.seed, include_negative=s.include_negative,
         rag_fraction=s.rag_fraction, rag_copies=s.rag_copies, fact_share=s.fact_share,
-        fact_rag_copies=s.fact_rag_copies, min_topic_questions=s.min_topic_questions, distractors=distractors, paraphrases=paraphrases or (),
+        fact_rag_copies=s.fact_rag_copies, min_topic_questions=s.min_topic_questions,
+        named_answers=s.named_answers, distractors=distractors, paraphrases=paraphrases or (),
         is_train=splitter.question_is_train if s.split_by == "phrasing" else None, prepared=prep,
     )
     out.short = len(examples) < s.examples_per_guideline
