@@ -75,6 +75,11 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     # ... on a bundle where every note keeps questions that name its topic
     exported = json.loads((work / "bundle" / "metadata.json").read_text())["config"]
     assert exported["min_topic_questions"] == 4 and exported["fact_share"] == 0.75, exported
+    # ... whose answers open with the note's name
+    assert exported["named_answers"] is True, exported
+    forms = [json.loads(line)["metadata"]["answer_form"]
+             for line in (work / "bundle" / "train.jsonl").read_text().splitlines()]
+    assert forms.count("named") > len(forms) / 3, forms
     for name in ("report.json", "report.md", "report.html"):
         assert (work / "report" / name).is_file()
     assert set(first.headline) >= {"adapter_recall", "base_recall", "adapter_rag_recall"}

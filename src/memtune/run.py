@@ -30,6 +30,10 @@ STAMP = "run.json"
 #   yet at least four training questions per note name its topic (min_topic_questions 4): notes
 #   whose values filled every slot trained 0-2 such questions and were recalled 0.35 when asked
 #   about by name, against 0.87 for the rest (NOTES.md, session 15);
+# - every answer about a note opens with its name ("Torch Pin: ALWAYS install …", named_answers):
+#   the name is then the last thing before the content in each example, so the content is learned
+#   as following it. Closed-book topic recall 0.816 / 0.785 -> 0.887 / 0.891 on two seeds, at
+#   +4.3 % general-text loss instead of +4.7 % (NOTES.md, session 16);
 # - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
 #   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
 #   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch; half
@@ -53,7 +57,7 @@ STAMP = "run.json"
 # Every value can be overridden through RunConfig.export / RunConfig.train.
 DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
                                   "rag_fraction": 0.1, "rag_copies": 0.2, "fact_share": 0.75, "fact_rag_copies": 0.5,
-                                  "min_topic_questions": 4, "control_fraction": 0.15}
+                                  "min_topic_questions": 4, "named_answers": True, "control_fraction": 0.15}
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 4, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
                                  "replay_fraction": 0.4, "replay_source": "self", "skip_layers": 1 / 3,
                                  "max_batch_tokens": 1024, "target_modules": "mlp", "lr": 1.75e-3, "protect_energy": 0.3}
