@@ -33,7 +33,10 @@ STAMP = "run.json"
 # - every answer about a note opens with its name ("Torch Pin: ALWAYS install …", named_answers):
 #   the name is then the last thing before the content in each example, so the content is learned
 #   as following it. Closed-book topic recall 0.816 / 0.785 -> 0.887 / 0.891 on two seeds, at
-#   +4.3 % general-text loss instead of +4.7 % (NOTES.md, session 16);
+#   +4.3 % general-text loss instead of +4.7 % (NOTES.md, session 16); the copies asked with the
+#   note in the prompt answer "From the project memory: …" instead, so that with notes shown the
+#   adapter copies the note rather than choosing among titles (adapter + retrieval 0.935 / 0.958 ->
+#   0.972 / 0.963 on two seeds, closed-book 0.868 / 0.906).
 # - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
 #   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
 #   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch; half

@@ -88,3 +88,22 @@ def test_named_answers_option_env_var_and_validation(db, tmp_path, monkeypatch):
         ExportConfig.from_sources(output_path="x")
     with pytest.raises(ConfigError, match="named answers 'yes' must be true or false"):
         ExportConfig(output_path="x", named_answers="yes")
+
+
+def test_with_the_note_shown_the_answer_copies_it_instead_of_opening_with_a_title(guidelines):
+    g = SimpleNamespace(**{**vars(guidelines[0]), "name": "Cache lock",
+                           "content": "Two processes converting at once used to corrupt the cache; conversion now "
+                                      "holds `convert.lock`. Never delete the lock file by hand."})
+    out = generate_examples(g, 6, seed=3, include_negative=False, named_answers=True, rag_copies=1.0)
+    closed = [e for e in out if e.rag == "none"]
+    shown = [e for e in out if e.rag == "gold"]
+    assert closed and shown
+    assert all(e.answer.startswith("Cache lock: ") for e in closed if e.answer_form == "named")
+    # each copy is asked with the note in the prompt and answers from it, not with a title
+    for e in shown:
+        assert "convert.lock" in e.system
+        assert not e.answer.startswith("Cache lock: ")
+    assert sum(e.answer.startswith("From the project memory: Two processes") for e in shown) >= len(shown) - 1
+    # the closed-book examples are the same as without copies
+    alone = generate_examples(g, 6, seed=3, include_negative=False, named_answers=True)
+    assert [(e.question, e.answer) for e in alone] == [(e.question, e.answer) for e in closed]

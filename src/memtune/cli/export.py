@@ -56,8 +56,9 @@ def export_cmd(
         "uses 4).", show_default=False)] = None,
     named_answers: Annotated[bool | None, typer.Option(
         "--named-answers/--varied-answers", help="Open every answer about a note with the note's name "
-        "('Torch pin: ALWAYS …') instead of rotating openings, so its content is learned as following the name "
-        "(default varied; memtune run uses named).", show_default=False)] = None,
+        "('Torch pin: ALWAYS …') instead of rotating openings, so its content is learned as following the name; "
+        "copies with the note in the prompt answer 'From the project memory: …' (default varied; memtune run "
+        "uses named).", show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
         "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,

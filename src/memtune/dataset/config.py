@@ -107,7 +107,9 @@ class ExportConfig:
     """Open every answer about a note's topic with the note's name ("Torch pin: ALWAYS install …")
     where the name is short enough, instead of rotating through answer openings: the name is then
     the last thing before the content in every example, so content is learned as following it;
-    why- and example-questions keep their reason-first / example forms."""
+    why- and example-questions keep their reason-first / example forms. Copies asked with the note
+    in the prompt (``rag_copies``) answer "From the project memory: …" instead, so that with notes
+    shown the adapter copies the note rather than choosing a title."""
     control_fraction: float = 0.0
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""

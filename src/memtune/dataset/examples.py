@@ -258,14 +258,17 @@ def generate_examples(
             used[form] = used.get(form, 0) + 1
     if rag_copies > 0 or fact_rag_copies:
         out += _note_copies(guideline, [e for e in out if not e.is_negative and e.rag == "none"], distractors,
-                            rag_copies, rng, fact_share=fact_rag_copies)
+                            rag_copies, rng, fact_share=fact_rag_copies,
+                            shown_answer=available.get("memory") if named_answers else None)
     return out
 
 
 def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Sequence[Any], share: float,
-                 rng: random.Random, *, fact_share: float | None = None) -> list[Example]:
+                 rng: random.Random, *, fact_share: float | None = None,
+                 shown_answer: str | None = None) -> list[Example]:
     """Copies of ``share`` of the examples (``fact_share`` of value questions), asked with the
-    right note shown (and 0-2 near misses).
+    right note shown (and 0-2 near misses). ``shown_answer``: the reply for copies of title-first
+    answers, so that with notes in the prompt the adapter copies the note instead of picking a title.
 
     Drawn after every closed-book example, so turning copies on leaves those unchanged.
     """
@@ -275,6 +278,8 @@ def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Seque
         if rng.random() >= p:
             continue
         system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True)
+        if shown_answer and ex.answer_form == "named":
+            ex = replace(ex, answer=shown_answer, answer_form="memory")
         out.append(replace(ex, system=system, rag="gold", note_ids=note_ids))
     return out
 
