@@ -55,13 +55,10 @@ def train_cmd(
                                                  "much less forgetting at the same recall (default 0 = off; "
                                                  "memtune run uses 0.3).")] = None,
     min_lr_ratio: Annotated[float | None, _opt("--min-lr-ratio", help="The lr decays linearly to this share of "
-                                               "--lr instead of 0, so the last epoch still learns (default 0; "
-                                               "memtune run uses 0.2).")] = None,
+                                               "--lr instead of 0, so the last epoch still learns (default 0).")] = None,
     adapter_scale: Annotated[float | None, _opt("--adapter-scale", help="Keep this share of the trained LoRA "
                                                 "update, 0-1 (WiSE-FT): the probed and saved adapter is scaled, "
-                                                "training is not; gives back general-text loss faster than "
-                                                "recall after hot training (default 1; memtune run uses "
-                                                "0.88).")] = None,
+                                                "training and its resume checkpoint are not (default 1).")] = None,
     skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
                                               "fraction below 1 of them): the backward pass stops above them, "
                                               "~40% faster with 10 of 30 (default 0).")] = None,
