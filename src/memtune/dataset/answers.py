@@ -28,6 +28,9 @@ _MARKER_ONLY_RE = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)?[ \t]*$")
 
 # Intent (question family) → the form that answers it most directly.
 _PREFERRED = {"command": "code_first", "should": "yes", "why": "rationale", "pattern": "example"}
+# With named answers, the intents whose own form still wins: a why-question wants the reason
+# first, an example-question the example (NOTES.md, session 16).
+_NAMED_KEEPS = ("why", "pattern")
 _LEADS = {
     "rule": "The rule here: ",
     "gotcha": "This is a known gotcha here. ",
@@ -129,8 +132,7 @@ def pick_form(available: dict[str, str], intent: str, used: dict[str, int], inde
     Ties go to a fixed order rotated by ``index`` so consecutive examples differ. ``named``:
     the note's name opens every answer that has that form, except why- and example-questions.
     """
-    if named and "named" in available and not (intent == "why" and "rationale" in available) \
-            and not (intent == "pattern" and "example" in available):
+    if named and "named" in available and not (intent in _NAMED_KEEPS and _PREFERRED[intent] in available):
         return "named"
     preferred = _PREFERRED.get(intent)
     if preferred in available and used.get(preferred, 0) <= min(used.get(k, 0) for k in available):
