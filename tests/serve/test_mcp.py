@@ -96,7 +96,8 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
                   "category": "command", "priority_min": 50, "scope_type": "project"}
         out["export"] = _data(await s.call_tool("export_lora", export))
         out["export_again"] = _error(await s.call_tool("export_lora", export))
-        out["export_forced"] = _data(await s.call_tool("export_lora", {**export, "force": True, "format": "alpaca"}))
+        out["export_forced"] = _data(await s.call_tool("export_lora", {**export, "force": True, "format": "alpaca",
+                                                                           "rag_gold_first": 0.5}))
         out["export_none"] = _data(await s.call_tool("export_lora", {"output_path": "b2", "category": "nothing"}))
         out["script_text"] = _data(await s.call_tool("generate_script", {"model": "default", "epochs": 2}))
         out["script_written"] = _data(await s.call_tool("generate_script", {"output_path": "bundles/b1"}))
@@ -129,6 +130,7 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
     assert "not empty" in r["export_again"] and str(tmp_path) not in r["export_again"]
     assert r["export_forced"]["success"] and r["export_forced"]["format"] == "alpaca"
     assert '"instruction"' in (bundle / "train.jsonl").read_text()
+    assert json.loads((bundle / "metadata.json").read_text())["config"]["rag_gold_first"] == 0.5
     assert r["export_none"]["success"] is False and "no guidelines match" in r["export_none"]["error"]
     assert "def main" in r["script_text"]["script"] and r["script_text"]["written"] == []
     assert r["script_text"]["command"] == "python train.py --model default --epochs 2.0"

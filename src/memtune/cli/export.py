@@ -59,6 +59,10 @@ def export_cmd(
         "('Torch pin: ALWAYS …') instead of rotating openings, so its content is learned as following the name; "
         "copies with the note in the prompt answer 'From the project memory: …' (default varied; memtune run "
         "uses named).", show_default=False)] = None,
+    rag_gold_first: Annotated[float | None, typer.Option(
+        "--rag-gold-first", help="Share of the examples with notes in the prompt that list the right note first, "
+        "as a retriever ranks its best match; the rest put it at a random place (default 0).",
+        show_default=False)] = None,
     control_fraction: Annotated[float | None, typer.Option(
         "--control-fraction", help="Share of extra examples about topics the memory does not cover, answered "
         "'not in the project memory' (default 0; memtune run sets its own share, see the README).", show_default=False)] = None,
@@ -92,7 +96,7 @@ def export_cmd(
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
             fact_rag_copies=fact_rag_copies, fact_share=fact_share, min_topic_questions=min_topic_questions,
-            named_answers=named_answers, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
+            named_answers=named_answers, rag_gold_first=rag_gold_first, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
             paraphrase_model=paraphrase_model,
         )
         store = open_store(db)

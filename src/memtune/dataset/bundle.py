@@ -221,7 +221,7 @@ class _BundleWriter:
         settings = RenderSettings(self.fmt, cfg.include_metadata, cfg.examples_per_guideline, cfg.seed,
                                   cfg.include_negative, cfg.rag_fraction, cfg.split_ratio, cfg.split_by,
                                   cfg.control_fraction, cfg.rag_copies, cfg.fact_share, cfg.fact_rag_copies,
-                                  cfg.min_topic_questions, cfg.named_answers)
+                                  cfg.min_topic_questions, cfg.named_answers, cfg.rag_gold_first)
         distractors = _Distractors(self.store, cfg, self.total)
         guard = cfg.split_by == "guideline"  # phrasing sides are prompt-determined: no overlap possible
         eval_keys: set[str] = set()

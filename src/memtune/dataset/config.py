@@ -36,6 +36,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "fact_share": ("MEMTUNE_EXPORT_FACT_SHARE",),
     "min_topic_questions": ("MEMTUNE_EXPORT_MIN_TOPIC_QUESTIONS",),
     "named_answers": ("MEMTUNE_EXPORT_NAMED_ANSWERS",),
+    "rag_gold_first": ("MEMTUNE_EXPORT_RAG_GOLD_FIRST",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
@@ -110,6 +111,10 @@ class ExportConfig:
     why- and example-questions keep their reason-first / example forms. Copies asked with the note
     in the prompt (``rag_copies``) answer "From the project memory: …" instead, so that with notes
     shown the adapter copies the note rather than choosing a title."""
+    rag_gold_first: float = 0.0
+    """Share of the examples with notes in the prompt that list the right note first, as a retriever
+    ranks its best match first; the rest put it at a random place among the near misses. 0 = always
+    a random place (the model then learns no preference for the first note)."""
     control_fraction: float = 0.0
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
@@ -155,6 +160,8 @@ class ExportConfig:
             out.append(f"fact share {self.fact_share!r} must be a number in 0..1")
         if not _is_int(self.min_topic_questions) or not 0 <= self.min_topic_questions <= 50:
             out.append(f"min topic questions {self.min_topic_questions!r} must be a whole number in 0..50")
+        if not _is_number(self.rag_gold_first) or not 0 <= self.rag_gold_first <= 1:
+            out.append(f"rag gold first {self.rag_gold_first!r} must be a number in 0..1")
         if not _is_number(self.control_fraction) or not 0 <= self.control_fraction <= 0.3:
             out.append(f"control fraction {self.control_fraction!r} must be a number in 0..0.3")
         if not _is_int(self.seed):
@@ -247,7 +254,8 @@ def _is_number(v: Any) -> bool:
 
 
 _INT_FIELDS = {"examples_per_guideline", "min_topic_questions", "seed", "lora_rank", "int"}
-_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction", "lora_alpha", "lora_dropout"}
+_FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction",
+                 "rag_gold_first", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force", "named_answers"}
 
 

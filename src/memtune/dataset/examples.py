@@ -159,6 +159,7 @@ def generate_examples(
     fact_rag_copies: float | None = None,
     min_topic_questions: int = 0,
     named_answers: bool = False,
+    rag_gold_first: float = 0.0,
     distractors: Sequence[Any] = (),
     paraphrases: Sequence[str] = (),
     is_train: Callable[[str], bool] | None = None,
@@ -208,7 +209,7 @@ def generate_examples(
         if key in seen_prompts:
             return False
         seen_prompts.add(key)
-        system, rag, note_ids = _system_for(guideline, distractors, rag_fraction, rng)
+        system, rag, note_ids = _system_for(guideline, distractors, rag_fraction, rng, gold_first=rag_gold_first)
         out.append(Example(
             guideline_id=guideline.id, guideline_version=guideline.version, name=guideline.name,
             category=guideline.category, priority=guideline.priority, tags=tags, system=system,
@@ -259,13 +260,14 @@ def generate_examples(
     if rag_copies > 0 or fact_rag_copies:
         out += _note_copies(guideline, [e for e in out if not e.is_negative and e.rag == "none"], distractors,
                             rag_copies, rng, fact_share=fact_rag_copies,
-                            shown_answer=available.get("memory") if named_answers else None)
+                            shown_answer=available.get("memory") if named_answers else None,
+                            gold_first=rag_gold_first)
     return out
 
 
 def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Sequence[Any], share: float,
                  rng: random.Random, *, fact_share: float | None = None,
-                 shown_answer: str | None = None) -> list[Example]:
+                 shown_answer: str | None = None, gold_first: float = 0.0) -> list[Example]:
     """Copies of ``share`` of the examples (``fact_share`` of value questions), asked with the
     right note shown (and 0-2 near misses). ``shown_answer``: the reply for copies of title-first
     answers, so that with notes in the prompt the adapter copies the note instead of picking a title.
@@ -277,7 +279,7 @@ def _note_copies(guideline: Any, examples: Sequence[Example], distractors: Seque
         p = fact_share if fact_share is not None and ex.family.startswith("fact_") else share
         if rng.random() >= p:
             continue
-        system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True)
+        system, _, note_ids = _system_for(guideline, distractors, 1.0, rng, gold=True, gold_first=gold_first)
         if shown_answer and ex.answer_form == "named":
             ex = replace(ex, answer=shown_answer, answer_form="memory")
         out.append(replace(ex, system=system, rag="gold", note_ids=note_ids))
@@ -351,8 +353,12 @@ def _merge_paraphrases(questions: list[Question], paraphrases: Sequence[str]) ->
 
 
 def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
-                rng: random.Random, *, gold: bool = False) -> tuple[str, str, list[int]]:
-    """The default system prompt, or (with probability rag_fraction) that plus retrieved notes."""
+                rng: random.Random, *, gold: bool = False, gold_first: float = 0.0) -> tuple[str, str, list[int]]:
+    """The default system prompt, or (with probability rag_fraction) that plus retrieved notes.
+
+    ``gold_first``: the chance the right note heads the list, as retrieval ranks it; drawn only
+    when near misses are shown and the share is on, so a share of 0 leaves the data unchanged.
+    """
     base = DEFAULT_SYSTEM_PROMPT
     if rag_fraction <= 0 or rng.random() >= rag_fraction:
         return base, "none", []
@@ -364,6 +370,8 @@ def _system_for(guideline: Any, distractors: Sequence[Any], rag_fraction: float,
     rag = "gold"
     if shown and not gold and rng.random() < NO_GOLD_SHARE:
         rag = "distractors"
+    elif shown and gold_first > 0 and rng.random() < gold_first:
+        shown.insert(0, guideline)
     else:
         shown.insert(rng.randrange(len(shown) + 1), guideline)
     notes = [{"name": _get(s, "name"), "category": _get(s, "category"), "content": _get(s, "content")} for s in shown]

@@ -305,7 +305,7 @@ def _make_guard(root: Path):
 _EXPORT_ARGS = (
     "output_path", "format", "examples_per_guideline", "include_negative", "split_ratio", "split_by", "target_model",
     "generate_script", "include_metadata", "seed", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share",
-    "min_topic_questions", "named_answers", "lora_rank", "lora_alpha", "lora_dropout",
+    "min_topic_questions", "named_answers", "rag_gold_first", "lora_rank", "lora_alpha", "lora_dropout",
     *_FILTER_KEYS, "force",
 )
 
@@ -368,6 +368,9 @@ def build_server(s: McpSettings) -> Any:
                                                          "least this many questions per note name its topic.")] = None,
         named_answers: Annotated[bool | None, Field(description="Open every answer about a note with its "
                                                     "name instead of rotating openings.")] = None,
+        rag_gold_first: Annotated[float | None, Field(ge=0.0, le=1.0, description="Share of examples with "
+                                                      "notes in the prompt that list the right note first, "
+                                                      "as retrieval ranks it.")] = None,
         lora_rank: Annotated[int | None, Field(ge=1, le=256)] = None,
         lora_alpha: Annotated[float | None, Field(gt=0)] = None,
         lora_dropout: Annotated[float | None, Field(ge=0.0, lt=1.0)] = None,
