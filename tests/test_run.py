@@ -71,12 +71,14 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     assert targets and all(t.startswith("mlp.") for t in targets), targets
     # ... kept off the massive-activation input directions (train_config.yaml records what ran)
     ran = (work / "adapter" / "train_config.yaml").read_text()
-    assert "protect_energy: 0.3" in ran and "lr: 0.00175" in ran and "replay_fraction: 0.4" in ran, ran
+    assert "protect_energy: 0.3" in ran and "lr: 0.002" in ran and "replay_fraction: 0.4" in ran, ran
     # ... on a bundle where every note keeps questions that name its topic
     exported = json.loads((work / "bundle" / "metadata.json").read_text())["config"]
     assert exported["min_topic_questions"] == 4 and exported["fact_share"] == 0.75, exported
     # ... whose answers open with the note's name
     assert exported["named_answers"] is True, exported
+    # ... with a third of the answers asked again with the note shown, listed first in most of them
+    assert exported["rag_copies"] == 0.35 and exported["rag_gold_first"] == 0.75, exported
     forms = [json.loads(line)["metadata"]["answer_form"]
              for line in (work / "bundle" / "train.jsonl").read_text().splitlines()]
     assert forms.count("named") > len(forms) / 3, forms
