@@ -24,7 +24,7 @@ from memtune.evaluate.controls import (
     select_controls,
 )
 from memtune.evaluate.scoring import keyword_recall
-from memtune.run import DEFAULT_EXPORT
+from memtune.run import DEFAULT_EXPORT, DEFAULT_TRAIN
 from memtune.store import GuidelineStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "memtune"
@@ -125,5 +125,6 @@ def test_many_phrasings_per_guideline_in_a_small_epoch(bundle):
         if r["metadata"]["kind"] == "memory":
             by_guideline[r["metadata"]["guideline_id"]].add(r["messages"][1]["content"])
     assert min(len(v) for v in by_guideline.values()) >= 8
-    # ~4 characters a token: an epoch of the example memory stays near 40-60k tokens
-    assert chars / 4 <= 75_000, chars
+    # ~4 characters a token: what `memtune run` trains (an epoch times its epochs: 3 x 77.5k since
+    # session 17, which trained in 485-501 s on two cores) stays near what fits in ten minutes
+    assert DEFAULT_TRAIN["epochs"] * chars / 4 <= 250_000, (DEFAULT_TRAIN["epochs"], chars)
