@@ -60,7 +60,8 @@ STAMP = "run.json"
 #   session 16's 540 tok/s) instead of four epochs' 420 in 640-683 s, at +2.0 / +3.6 % general-text
 #   loss instead of +4.6 / +4.7 %, closed-book topic recall 0.880 / 0.851 (0.868 / 0.906 before);
 # - protect_energy 0.3 (with lr 1.75e-3 at four epochs, sessions 13-16): every LoRA A kept off
-#   the few input directions that carry 30 % of each layer's input energy on ordinary text (the massive activations all text shares).
+#   the few input directions that carry 30 % of each layer's input energy on ordinary text (the
+#   massive activations all text shares).
 #   Closed-book topic recall 0.60 -> 0.78 / 0.73 and adapter + retrieval 0.94 -> 0.97 / 0.96, at
 #   +2.7 % / +5.0 % general-text loss (two seeds); lr 2e-3 recalled as much at +6.6 % / +7.0 %,
 #   lr 1.5e-3 0.70 / 0.69 at +2.9 % / +3.5 %. NOTES.md, sessions 13-14.

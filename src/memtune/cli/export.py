@@ -96,8 +96,8 @@ def export_cmd(
             generate_script=False if no_script else None, include_metadata=False if no_metadata else None,
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
             fact_rag_copies=fact_rag_copies, fact_share=fact_share, min_topic_questions=min_topic_questions,
-            named_answers=named_answers, rag_gold_first=rag_gold_first, control_fraction=control_fraction, paraphrase_url=paraphrase_url,
-            paraphrase_model=paraphrase_model,
+            named_answers=named_answers, rag_gold_first=rag_gold_first, control_fraction=control_fraction,
+            paraphrase_url=paraphrase_url, paraphrase_model=paraphrase_model,
         )
         store = open_store(db)
         if json_out:

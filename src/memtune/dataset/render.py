@@ -107,7 +107,8 @@ def render_guideline(g: Any, s: RenderSettings, splitter: Splitter, distractors:
         g, s.examples_per_guideline, seed=s.seed, include_negative=s.include_negative,
         rag_fraction=s.rag_fraction, rag_copies=s.rag_copies, fact_share=s.fact_share,
         fact_rag_copies=s.fact_rag_copies, min_topic_questions=s.min_topic_questions,
-        named_answers=s.named_answers, rag_gold_first=s.rag_gold_first, distractors=distractors, paraphrases=paraphrases or (),
+        named_answers=s.named_answers, rag_gold_first=s.rag_gold_first, distractors=distractors,
+        paraphrases=paraphrases or (),
         is_train=splitter.question_is_train if s.split_by == "phrasing" else None, prepared=prep,
     )
     out.short = len(examples) < s.examples_per_guideline
