@@ -9,7 +9,7 @@ and references (``<your-token>``, ``${TOKEN}``, ``settings.api_key``) are never 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -91,7 +91,8 @@ _KEY_KINDS = {
 }  # fmt: skip
 _SECRET_KEY_PREFIXES = frozenset(
     "api app subscription license service access private ssh gpg pgp secret signing "
-    "encryption master auth client account storage admin webhook sas db database".split()
+    "encryption master auth client account storage admin webhook sas db database "
+    "unseal recovery vault hmac jwt deploy wpa psk shared".split()
 )
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passphrase", "passcode", "pwd"})
 # After the key: closing quote/bracket/markdown, then the separator; or a qualifier
@@ -115,10 +116,15 @@ _PROSE_STOPWORDS = frozenset(
 )  # fmt: skip
 
 
+def _word_list(ident: str) -> list[str]:
+    """``DB_PASSWORD`` / ``apiKey`` / ``db.password`` → lower-case words."""
+    return [w.lower() for seg in re.split(r"[._\-]+", ident) for w in _WORD_SPLIT_RE.findall(seg)]
+
+
 @lru_cache(maxsize=8192)
 def _key_type(ident: str, in_auth: bool) -> str | None:
     """Secret type named by ``DB_PASSWORD`` / ``apiKey`` / …; None if the name is not a secret's."""
-    words = [w.lower() for seg in re.split(r"[._\-]+", ident) for w in _WORD_SPLIT_RE.findall(seg)]
+    words = _word_list(ident)
     if not words:
         return None
     if len(words) > 1 and words[-1] in ("base", "value"):  # secret_key_base, token_value
@@ -179,6 +185,34 @@ def _mixed(value: str) -> bool:
     return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
+# Terms that mix letters and digits but name an algorithm or a standard, not a credential.
+_TECH_TERMS = frozenset(
+    """oauth1 oauth2 pbkdf2 sha1 sha-1 sha256 sha-256 sha512 sha-512 argon2 argon2i argon2id scrypt bcrypt
+    hs256 rs256 es256 md5 base64 utf-8 x509 x.509 pkcs8 pkcs12 wpa2 wpa3 wpa2-psk ntlmv2 kerberos5 2fa
+    http/2 http/1.1 tls1.2 tls1.3 aes-256 aes-128 aes-256-gcm chacha20 ed25519 rsa-4096 p-256""".split()
+)  # fmt: skip
+_CODE_LIKE_RE = re.compile(r"^(?:[A-Za-z_][\w.-]*=\S|[\w.]+\(.*\)?$)")
+_VERSION_RE = re.compile(r"^[vV]?\d+(?:\.\d+)+")
+
+
+def credential_like(value: str) -> bool:
+    """Looks like a chosen password or a generated key, not a word: at least 6 characters, no
+    spaces, and three of upper case, lower case, digits and symbols (``Harbor!Sail2024``,
+    ``qa-pass-77``); never a version, path, URL, flag or algorithm name (``argon2id``)."""
+    v = value
+    if not 6 <= len(v) <= 200 or any(c.isspace() for c in v) or v.startswith("-"):
+        return False
+    if v.lower().rstrip(".") in _TECH_TERMS or "://" in v or _PATH_RE.match(v) or _VERSION_RE.match(v):
+        return False
+    if _CODE_LIKE_RE.match(v):
+        return False  # parse_all=True, run(), obj.method, --flag
+    classes = (
+        any(c.isupper() for c in v) + any(c.islower() for c in v) + any(c.isdigit() for c in v)
+        + any(not c.isalnum() for c in v)
+    )
+    return classes >= 3 and any(c.isalpha() for c in v)
+
+
 def _strong(value: str) -> bool:
     """Looks like a generated credential: long, mixing letters with digits."""
     return len(value) >= 16 and _mixed(value) and " " not in value
@@ -204,17 +238,33 @@ def _identifiers(line: str) -> Iterable[tuple[int, int]]:
         yield a, b
 
 
+def in_markers(line: str) -> Callable[[int], bool]:
+    """Whether a position lies inside a ``[REDACTED:…]`` marker (whose type names a key word)."""
+    if "[REDACTED:" not in line:
+        return lambda _pos: False
+    spans = [(m.start(), m.end()) for m in MARKER_RE.finditer(line)]
+    return lambda pos: any(s <= pos < e for s, e in spans)
+
+
 def _prev_word(line: str, pos: int) -> str:
     m = re.search(r"([A-Za-z]+)[\s*_`]*$", line[max(0, pos - 40) : pos])
     return m.group(1).lower() if m else ""
 
 
 def keyword_spans(line: str, in_auth: bool) -> Iterable[Span]:
+    markers = in_markers(line)
     for a, b in _identifiers(line):
+        if markers(a) or line[max(0, a - 2) : a].endswith(("$", "${", "%")):
+            continue  # $DB_PASSWORD / ${DB_PASSWORD:-x} is a reference (defaults: secret_context)
         ident = line[a:b]
         flag = ident.startswith("-")
         ident = ident.lstrip("-")
         ktype = _key_type(ident, in_auth)
+        # A bare "pw" / "pass" ("admin pw X", 'pass "X"') is a password only before a value
+        # that looks chosen or generated: "tests pass: 412", "pass --verbose" are not.
+        weak = ktype is None and ident.lower() in ("pw", "pass")
+        if weak:
+            ktype = "password"
         if ktype is None and ident.lower() == "key":  # "API key: …", "Secret Key = …"
             prev = _prev_word(line, a)
             if prev in _SECRET_KEY_PREFIXES:
@@ -243,8 +293,11 @@ def keyword_spans(line: str, in_auth: bool) -> Iterable[Span]:
         rest = line[end:].lstrip(" *`\"'")
         followed_by_word = bool(rest[:1].isalpha())
         prose_sep = sep in (":", "|") or sep.split(" ", 1)[0] in ("is", "was", "are")
+        if weak and not credential_like(value):
+            continue
         if not sep:  # whitespace only: CLI flags, or an unmistakable credential
-            if not (flag or _strong(value)) or value.startswith("-"):
+            cred = ktype == "password" and credential_like(value)  # "with password Harbor!Sail2024"
+            if not (flag or cred or _strong(value)) or value.startswith("-"):
                 continue
         elif how == "bare" and value.isalpha():
             # Prose, not a credential: "password: hashed with bcrypt", "the token is opaque".

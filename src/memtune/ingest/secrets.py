@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
+from memtune.ingest.secret_context import CLI_TRIGGERS, I18N_TRIGGERS, context_spans, table_spans
 from memtune.ingest.secret_patterns import (
     AUTH_HEADING_RE,
     DS_GATE_RE,
@@ -67,7 +68,11 @@ _DS_TYPES = {
 }  # fmt: skip
 _DS_SKIP = {"Public IP (ipv4)", "Private Key"}  # IPs are not secrets; keys are handled as blocks
 _HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
-_HEX_HINT_RE = re.compile(r"key|secret|token|sig|hmac|salt|pass|auth|cred", re.I)
+_HEX_HINT_RE = re.compile(r"key|secret|token|sig|hmac|salt|pass|auth|cred|unseal|vault", re.I)
+# A digest right before the value: "sha512-…" (npm integrity), "sha256:…", "h1:…" (go.sum).
+_DIGEST_PREFIX_RE = re.compile(r"(?:sha(?:1|224|256|384|512)|md5|h1)[-:=]$", re.I)
+_DIGEST_LINE_RE = re.compile(r"\b(?:integrity|checksum|digest|sha\d*sum|--hash)\b", re.I)
+_TRIGGERS = TRIGGER_WORDS + I18N_TRIGGERS + CLI_TRIGGERS + ("${", "_auth")
 
 
 def _slug(secret_type: str) -> str:
@@ -122,6 +127,11 @@ def _ds_spans(line: str) -> Iterable[Span]:
             if heuristic.is_templated_secret(value) or heuristic.is_prefixed_with_dollar_sign(value):
                 continue
             if isinstance(plugin, HighEntropyStringsPlugin):
+                pos = line.find(value)
+                if _DIGEST_PREFIX_RE.search(line[max(0, pos - 8) : pos]) or (
+                    _DIGEST_LINE_RE.search(line) and not KW_RE.search(line)
+                ):
+                    continue  # lockfile / checksum digests are public
                 if len(value) < 20 or plugin.calculate_shannon_entropy(value) <= plugin.entropy_limit:
                     continue
                 is_hex = bool(_HEX_RE.match(value))
@@ -162,9 +172,11 @@ def _choose(spans: Iterable[Span], blocked: list[tuple[int, int]]) -> list[Span]
     return sorted(taken, key=lambda s: s.start)
 
 
-def _scan_line(line: str, in_auth: bool) -> list[Span]:
-    spans: list[Span] = list(pattern_spans(line, in_auth))
-    spans.extend(keyword_spans(line, in_auth))
+def _scan_line(line: str, in_auth: bool, extra: list[Span], header: bool) -> list[Span]:
+    spans: list[Span] = list(pattern_spans(line, in_auth)) + extra
+    if not header:  # a table's header row names columns: "| Password | Role |" holds no value
+        spans.extend(keyword_spans(line, in_auth))
+        spans.extend(context_spans(line, line.lower()))
     if DS_GATE_RE.search(line) or (("'" in line or '"' in line) and KW_RE.search(line)):
         spans.extend(_ds_spans(line))
     if not spans:
@@ -172,16 +184,18 @@ def _scan_line(line: str, in_auth: bool) -> list[Span]:
     return _choose(spans, [(m.start(), m.end()) for m in MARKER_RE.finditer(line)])
 
 
-def _redact_line(line: str, in_auth: bool) -> tuple[str, list[str]]:
-    if not in_auth:
+def _redact_line(line: str, in_auth: bool, extra: list[Span] | None = None,
+                 header: bool = False) -> tuple[str, list[str]]:
+    if not in_auth and not extra:
         low = line.lower()
-        if not any(w in low for w in TRIGGER_WORDS) and not DS_GATE_RE.search(line):
+        if not any(w in low for w in _TRIGGERS) and not DS_GATE_RE.search(line):
             return line, []
     types: list[str] = []
     # A marker can change word boundaries around it ("…EXAMPLEAuthorization:" becomes
     # "…]Authorization:"), so rescan until nothing changes: redacting twice is a no-op.
-    for _ in range(4):
-        chosen = _scan_line(line, in_auth)
+    # Table-cell spans (``extra``) hold positions in the line as given: first pass only.
+    for k in range(4):
+        chosen = _scan_line(line, in_auth, (extra or []) if k == 0 else [], header)
         if not chosen:
             break
         for sp in reversed(chosen):
@@ -240,6 +254,7 @@ def redact_secrets(text: str, file: str) -> tuple[str, list[SecretFinding]]:
     findings: list[SecretFinding] = []
     if "PRIVATE KEY" in text:
         _redact_key_blocks(lines, file, findings)
+    cells, headers = table_spans(lines) if "|" in text else ({}, set())
     auth_level = 0  # heading level of the enclosing Authentication-like section, 0 = none
     fence = False
     for i, line in enumerate(lines):
@@ -254,7 +269,7 @@ def redact_secrets(text: str, file: str) -> tuple[str, list[SecretFinding]]:
                     auth_level = level
                 elif auth_level and level <= auth_level:
                     auth_level = 0
-        new, types = _redact_line(line, auth_level > 0)
+        new, types = _redact_line(line, auth_level > 0, cells.get(i), i in headers)
         if types:
             lines[i] = new
             findings.extend(SecretFinding(file, i + 1, t) for t in types)
