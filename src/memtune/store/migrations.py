@@ -63,21 +63,51 @@ def applied(conn: sa.Connection) -> set[str]:
     return {r[0] for r in conn.execute(sa.select(schema.migrations_table.c.name))}
 
 
+def pending(conn: sa.Connection) -> list[str]:
+    """Names of the migrations not yet recorded (all of them in a new store)."""
+    if not sa.inspect(conn).has_table(schema.migrations_table.name):
+        return [name for name, _ in MIGRATIONS]
+    have = {r[0] for r in conn.execute(sa.select(schema.migrations_table.c.name))}
+    return [name for name, _ in MIGRATIONS if name not in have]
+
+
 def migrate(engine: sa.Engine) -> list[str]:
-    """Apply every migration not yet recorded; returns the names applied now."""
-    done: list[str] = []
+    """Apply every migration not yet recorded; returns the names applied now.
+
+    Several processes may open the same new store at once: each takes the database's
+    write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock) before it looks
+    at what is applied, so exactly one creates the tables and the others find them done.
+    An up-to-date store is checked without any lock, so opening it never waits for a writer.
+    """
     dialect = engine.dialect.name
+    with engine.connect() as conn:
+        if not pending(conn):
+            return []
+    if dialect == "sqlite":
+        with engine.connect() as conn:
+            # pysqlite runs DDL outside any transaction unless one is begun explicitly
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                done = _apply(conn, dialect)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        return done
     with engine.begin() as conn:
         if dialect == "postgresql":
-            # two processes migrating at once must not both create tables
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(71523)"))
-        have = applied(conn)
-        for name, fn in MIGRATIONS:
-            if name in have:
-                continue
-            fn(conn, dialect)
-            conn.execute(
-                schema.migrations_table.insert().values(name=name, applied_at=datetime.now(UTC))
-            )
-            done.append(name)
+        return _apply(conn, dialect)
+
+
+def _apply(conn: sa.Connection, dialect: str) -> list[str]:
+    """Inside the lock: apply what is still missing (another process may have done it meanwhile)."""
+    done: list[str] = []
+    have = applied(conn)
+    for name, fn in MIGRATIONS:
+        if name in have:
+            continue
+        fn(conn, dialect)
+        conn.execute(schema.migrations_table.insert().values(name=name, applied_at=datetime.now(UTC)))
+        done.append(name)
     return done
