@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from memtune.errors import InputError, StoreError
 from memtune.store.migrations import migrate
 from memtune.store.normalize import normalized_hash
+from memtune.store.redact import redact_input
+from memtune.store.sqlite_file import check_sqlite_file
 from memtune.store.reads import (
     _G,
     _S,
@@ -90,6 +92,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
                         f"cannot create the folder for the store {path}: {exc.strerror}",
                         hint="pass a writable path with --db or MEMTUNE_DB_URL",
                     ) from exc
+                check_sqlite_file(path)
             kwargs["connect_args"] = {"timeout": 30}
         try:
             self.engine = sa.create_engine(self.url, **kwargs)
@@ -103,7 +106,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
         self._local = threading.local()
         try:
             self.migrations_applied = migrate(self.engine)
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StoreError(
                 f"cannot open store {self.display_url}: {exc.orig}",
                 hint="check the path/URL given with --db or MEMTUNE_DB_URL",
@@ -170,6 +173,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
         The key is (scope type, scope id, name). Sources are always recorded.
         """
         _validate_input(inp)
+        inp, _ = redact_input(inp)
         sid = _scope_id(inp.scope_type, inp.scope_id)
         h = inp.content_hash()
         with self._conn() as c:
@@ -208,6 +212,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
     def add(self, inp: GuidelineInput) -> Guideline:
         """Create a new guideline; refuses a name that already exists in that scope."""
         _validate_input(inp)
+        inp, _ = redact_input(inp)
         sid = _scope_id(inp.scope_type, inp.scope_id)
         try:
             with self._conn() as c:
@@ -253,6 +258,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
             metadata=g.metadata,
         )
         _validate_input(new)
+        new, _ = redact_input(new)
         h = new.content_hash()
         try:
             with self._conn() as c:
@@ -383,6 +389,7 @@ class GuidelineStore(GuidelineReader, IngestLog):
             return []
         for inp in inputs:
             _validate_input(inp)
+        inputs = [redact_input(inp)[0] for inp in inputs]
         now = _now()
         rows = []
         hashes = []
