@@ -1,6 +1,6 @@
 """Ingestion throughput: a generated tree of ~1,000 memory files / ~20,000 rules → a fresh store.
 
-Prints files/s, guidelines/s and peak RSS. Target (issue 2): 20,000 guidelines in ≤ 30 s
+Prints files/s, guidelines/s and peak RSS. Target (docs/benchmarks.md): 20,000 guidelines in ≤ 30 s
 on 2 cores. Run:  .venv/bin/python benchmarks/bench_ingest.py [--files 1000] [--rules 20000]
 """
 

@@ -14,7 +14,7 @@ its own subprocess (so peak RSS is per recipe):
   the bundle's LoRA settings — and once more with ``--dropout 0`` (LoRA dropout's random
   masks are ~40% of a CPU step: see the figures).
 
-"Real" tokens are non-pad tokens. Targets (issue 4): ≥ 10× tokens/s at ≤ ¼ peak RSS;
+"Real" tokens are non-pad tokens. Targets (docs/benchmarks.md): ≥ 10× tokens/s at ≤ ¼ peak RSS;
 *e2e*: the example memory (~50 guidelines) → adapter in ≤ 10 minutes on 2 cores.
 """
 

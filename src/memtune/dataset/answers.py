@@ -29,7 +29,7 @@ _MARKER_ONLY_RE = re.compile(r"^[ \t]*(?:[-*+]|\d+[.)]|>)?[ \t]*$")
 # Intent (question family) → the form that answers it most directly.
 _PREFERRED = {"command": "code_first", "should": "yes", "why": "rationale", "pattern": "example"}
 # With named answers, the intents whose own form still wins: a why-question wants the reason
-# first, an example-question the example (NOTES.md, session 16).
+# first, an example-question the example (docs/recipe.md, named_answers).
 _NAMED_KEEPS = ("why", "pattern")
 _LEADS = {
     "rule": "The rule here: ",

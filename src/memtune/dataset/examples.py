@@ -309,7 +309,7 @@ def _topic_floor(questions: list[Question], n_pos: int, floor: int,
 
     A note rich in values can otherwise fill every slot with value questions and train no question
     that names it: such notes were recalled 0.35 on held-out topic questions, notes with four or
-    more topic questions 0.87 (NOTES.md, session 15). At least one value question stays.
+    more topic questions 0.87 (docs/recipe.md, min_topic_questions). At least one value question stays.
     """
     out = list(questions)
 

@@ -1,6 +1,6 @@
 """Forgetting: how much worse the model got at ordinary English after training.
 
-A cheap proxy (ARCHITECTURE.md): the mean next-token loss on a small general-text
+A cheap proxy: the mean next-token loss on a small general-text
 sample shipped with the package, with the adapter off vs on. A LoRA that only learned
 the memory barely moves it; one that overwrote the model's language shows up as a
 rise of several percent.

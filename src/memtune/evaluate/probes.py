@@ -177,7 +177,7 @@ def load_probe_file(path: str | Path) -> list[Probe]:
 
 
 def probe_from_dict(rec: dict[str, Any], *, source: str = "bundle", pid: str = "") -> Probe:
-    """A bundle record (issue 3's layout) → Probe; unknown fields are kept in ``extra``."""
+    """A record of a bundle's probes.jsonl → Probe; unknown fields are kept in ``extra``."""
     known = {"question", "expected_keywords", "context", "category", "name", "guideline_id", "guideline_version"}
     return Probe(
         question=str(rec.get("question", "")).strip(),

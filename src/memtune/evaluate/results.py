@@ -20,7 +20,7 @@ CONDITION_LABELS = {
     "adapter": "Adapter",
     "adapter+rag": "Adapter + retrieval",
 }
-#: issue 5's targets; ``benchmarks/bench_quality.py`` prints figures against them.
+#: the quality targets (docs/benchmarks.md); ``benchmarks/bench_quality.py`` prints figures against them.
 TARGETS = {
     "adapter_recall": (">=", 0.85),
     "base_recall": ("<=", 0.30),
@@ -185,7 +185,7 @@ class EvalReport:
         return sum(s.leaks for s in self.summaries.values())
 
     def headline(self) -> dict[str, float | None]:
-        """Issue 5's figures (None where a condition or check was not run)."""
+        """The figures the targets are set for (None where a condition or check was not run)."""
         return {
             "adapter_recall": self.recall("adapter"),
             "base_recall": self.recall("base"),

@@ -1,7 +1,7 @@
 """The retrieval baseline: top-k guidelines from the store's full-text search, as a system prompt.
 
-Research (ARCHITECTURE.md) says retrieval often beats fine-tuning on new facts, so every
-evaluation reports it next to the adapter. The notes are rendered by
+Retrieval often beats fine-tuning on new facts (and does on questions people write: see
+docs/benchmarks.md), so every evaluation reports it next to the adapter. The notes are rendered by
 ``memtune.dataset.prompts.system_with_notes``, the same block the RAG-style training
 examples and ``memtune serve --rag`` use, so adapter+rag is measured on the prompt
 layout it was trained on; the user turn stays exactly what training used.
