@@ -15,7 +15,6 @@ import os
 import random
 import shutil
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-from memtune.dataset import artifacts
+from memtune.dataset import artifacts, staging
 from memtune.dataset.config import ExportConfig
 from memtune.dataset.examples import CONTEXT_SHARE, Example, prepare
 from memtune.dataset.formats import SIDECAR_FORMATS, llama_factory_entry, to_record
@@ -32,6 +31,7 @@ from memtune.dataset.paraphrase import Paraphraser
 from memtune.dataset.presets import adapter_config, resolve_model, write_adapter_config
 from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, context_options, system_with_notes
 from memtune.dataset.render import RECENT_NOTES, Note, Rendered, RenderSettings, note_dict, render_batch, render_guideline
+from memtune.dataset.scrub import ScrubbedStore, removal_warning
 from memtune.dataset.split import Splitter
 from memtune.dataset.topics import clean_name
 from memtune.dataset.unknown import distractor_notes, unknown_count, unknown_questions
@@ -68,24 +68,30 @@ def export_guidelines_as_lora(store: Any, config: ExportConfig, *, progress: Pro
     """
     out = Path(config.output_path or "")
     _check_target(out, config.force)
+    store = ScrubbedStore(store)  # defence in depth: redact again on the way out, and count it
     total = store.count(config.filter)
     if total == 0:
         return ExportResult(False, config.format, error="no guidelines match the filter",
                             warnings=["check the scope, category, priority and tag filters, and --include-inactive"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(out)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging.remove_stale_temps(out)
+        tmp, lock = staging.make_temp(out)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the bundle to {out}: {_why(exc, out)}", hint=_WRITABLE_HINT) from exc
     try:
         writer = _BundleWriter(store, config, tmp, total, progress)
         stats, warnings = writer.run()
-        _swap_into_place(tmp, out)
+        staging.swap_into_place(tmp, out)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        return ExportResult(False, config.format, error=f"cannot write the bundle: {exc}")
+        return ExportResult(False, config.format, error=f"cannot write the bundle to {out}: {_why(exc, out)}",
+                            warnings=[_WRITABLE_HINT])
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        staging.release(lock)
     files = {key: str(out / name) for key, name in writer.files.items()}
     return ExportResult(True, config.format, files=files, stats=stats, warnings=warnings)
 
@@ -100,41 +106,18 @@ def _check_target(out: Path, force: bool) -> None:
                           hint="pass --force (force=True) to replace it, or choose another --out")
 
 
-def _remove_stale_temps(out: Path) -> None:
-    """Temp dirs of exports that were killed (their process is gone)."""
-    for p in out.parent.glob(f".{out.name}.tmp-*"):
-        try:
-            pid = int(p.name.split(".tmp-", 1)[1].split("-", 1)[0])
-        except (IndexError, ValueError):
-            continue
-        if not _pid_alive(pid):
-            shutil.rmtree(p, ignore_errors=True)
+_WRITABLE_HINT = "choose a writable --out (a folder on a disk with free space)"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _swap_into_place(tmp: Path, out: Path) -> None:
-    """Rename the finished bundle over the target; the old bundle is removed only afterwards."""
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except OSError:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def _why(exc: OSError, out: Path) -> str:
+    """The OS error in words, and the path it was about when that is not the target itself."""
+    what = exc.strerror or str(exc)
+    name = str(exc.filename or "")
+    if not name or name == str(out):
+        return what
+    if Path(name).parent == out.parent:  # the temp dir beside the target
+        return f"cannot create files in {out.parent}: {what}"
+    return f"{what} ({name})"
 
 
 class _Distractors:
@@ -276,7 +259,8 @@ class _BundleWriter:
         recent: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)  # notes just before the next batch
         pending: deque[Future[list[Rendered]]] = deque()
         batch: list[Note] = []
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=staging.worker_init,
+                                 initargs=(os.getpid(),)) as pool:
             def submit() -> None:
                 nonlocal batch
                 pending.append(pool.submit(render_batch, (settings, batch, list(recent), use_notes)))
@@ -438,6 +422,7 @@ class _BundleWriter:
             "probes": c["probes"],
             "thin_guidelines": c["thin"],
             "redacted_guidelines": c["redacted"],
+            "secrets_removed": self.store.removed,
             "file_sizes": sizes,
             "fingerprint": fingerprint,
             "exported_at": exported_at,
@@ -455,6 +440,8 @@ class _BundleWriter:
         if c["thin"]:
             self.warnings.append(f"{c['thin']} guideline(s) are very short (e.g. {', '.join(map(repr, self.thin_names))});"
                                  " their examples carry little to learn")
+        if (removed := removal_warning(self.store)) is not None:
+            self.warnings.append(removed)
         if c["redacted"]:
             self.warnings.append(f"{c['redacted']} guideline(s) contain redacted secrets ([REDACTED:…]); the model "
                                  "learns the placeholder, never the value, and probes never expect it")
@@ -492,7 +479,7 @@ class _BundleWriter:
             "system_prompt": DEFAULT_SYSTEM_PROMPT,  # what every example is asked under (train/eval/serve read it)
             "counts": {k: stats[k] for k in ("guidelines_matched", "guidelines_exported", "guidelines_held_out",
                                               "examples_total", "examples_train", "examples_eval", "negatives",
-                                              "rag_examples", "unknown_examples", "probes")},
+                                              "rag_examples", "unknown_examples", "probes", "secrets_removed")},
             "split": {"by": self.config.split_by, "ratio": self.config.split_ratio, "seed": self.config.seed,
                       "train_overlap_dropped": self.c["dropped_overlap"]},
             "files": dict(self.files),
