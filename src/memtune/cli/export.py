@@ -130,6 +130,8 @@ def _summary(result: ExportResult) -> None:
     t.add_row("negatives", str(stats["negatives"]))
     t.add_row("with retrieved notes", str(stats["rag_examples"]))
     t.add_row("probes", str(stats["probes"]))
+    if stats.get("secrets_removed"):
+        t.add_row("secrets removed", f"{stats['secrets_removed']} (the store still holds them; see the warning)")
     t.add_row("fingerprint", stats["fingerprint"][:23] + "…")
     t.add_row("time", f"{stats['seconds']} s")
     console.print(t)

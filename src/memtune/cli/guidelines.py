@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memtune.cli.app import DbOption, JsonOption, app, console, handle_errors, open_store, print_json
+from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
 from memtune.errors import InputError
 
 guidelines_app = typer.Typer(
@@ -193,30 +193,30 @@ def add_cmd(
 
     Example: memtune guidelines add -n "Use pnpm" --content "Use pnpm, never npm install." --category command --priority 80
     """
-    from memtune.ingest.secrets import redact_secrets
     from memtune.store import GuidelineInput, Source
+    from memtune.store.redact import redact_fields
 
     with handle_errors():
         text = _read_content(content, file)
         if not text or not text.strip():
             raise InputError("the guideline has no text", hint="pass --content TEXT or --file PATH")
-        text, findings = redact_secrets(text, "cli")
+        f, hits = redact_fields({"name": name, "content": text, "rationale": rationale,
+                                 "good": good or [], "bad": bad or [], "tag": tag or []})
         g = open_store(db).add(
             GuidelineInput(
-                name=name,
-                content=text,
+                name=f["name"],
+                content=f["content"],
                 category=category,
                 priority=priority,
-                tags=tag or [],
-                rationale=rationale,
-                examples={"good": good or [], "bad": bad or []},
+                tags=f["tag"],
+                rationale=f["rationale"],
+                examples={"good": f["good"], "bad": f["bad"]},
                 scope_type=scope,
                 scope_id=scope_id,
                 source=Source("cli", None, "manual"),
             )
         )
-        if findings:
-            console.print(f"[yellow]Redacted {len(findings)} secret(s) before storing.[/]")
+        _report_redactions(hits)
         if json_out:
             print_json(g.to_dict())
         else:
@@ -241,26 +241,34 @@ def edit_cmd(
 
     Example: memtune guidelines edit 12 --content "Use Node 22 (not 20)." --reason "upgraded"
     """
-    from memtune.ingest.secrets import redact_secrets
+    from memtune.store.redact import redact_fields
 
     with handle_errors():
         text = _read_content(content, file)
-        if text is not None:
-            text, _ = redact_secrets(text, "cli")
+        f, hits = redact_fields({"name": name, "content": text, "rationale": rationale, "tag": tag,
+                                 "reason": reason})
         g = open_store(db).edit(
             guideline_id,
-            content=text,
-            name=name,
+            content=f["content"],
+            name=f["name"],
             category=category,
             priority=priority,
-            tags=tag,
-            rationale=rationale,
-            change_reason=reason,
+            tags=f["tag"],
+            rationale=f["rationale"],
+            change_reason=f["reason"],
         )
+        _report_redactions(hits)
         if json_out:
             print_json(g.to_dict())
         else:
             console.print(f"Guideline #{g.id} is now at version {g.version}.")
+
+
+def _report_redactions(hits: list[Any]) -> None:
+    """Say what was removed and where (type and field only: the value is never shown)."""
+    if hits:
+        where = ", ".join(h.describe() for h in hits[:10]) + (" …" if len(hits) > 10 else "")
+        err_console.print(f"[yellow]Redacted {len(hits)} secret(s) before storing:[/] {escape(where)}")
 
 
 def _set_active(guideline_id: int, active: bool, db: str | None, json_out: bool) -> None:
@@ -341,11 +349,17 @@ def import_cmd(
     from memtune.store.transfer import import_file
 
     with handle_errors():
-        counts = import_file(open_store(db), file, fmt)
+        redacted: list[str] = []
+        counts = import_file(open_store(db), file, fmt, redacted=redacted)
+        for line in redacted[:20]:
+            err_console.print(f"[yellow]secret redacted:[/] {escape(line)} (value not stored or shown)")
+        if len(redacted) > 20:
+            err_console.print(f"[yellow]… and {len(redacted) - 20} more secret(s) redacted[/]")
         if json_out:
             print_json(counts)
         else:
-            console.print(f"Imported {file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged.")
+            console.print(f"Imported {file}: {counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged."
+                          + (f" {counts['secrets_redacted']} secret(s) redacted." if redacted else ""))
 
 
 @app.command("dump")

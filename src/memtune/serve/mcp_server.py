@@ -128,14 +128,15 @@ class _Tools:
 
     def add_guideline(self, fields: dict[str, Any], admin_key: str | None) -> dict[str, Any]:
         self.require_admin(admin_key, "add_guideline")
-        from memtune.ingest.secrets import redact_secrets
         from memtune.store import GuidelineInput, Source
+        from memtune.store.redact import SecretHit, redact_value
 
         redacted: list[str] = []
-        for key in ("name", "content", "rationale"):
+        for key in ("name", "content", "rationale", "tags"):
             if fields.get(key):
-                fields[key], found = redact_secrets(fields[key], f"mcp:{key}")
-                redacted += [f"{key}:{f.type}" for f in found]
+                hits: list[SecretHit] = []
+                fields[key] = redact_value(fields[key], key, hits)
+                redacted += [f"{key}:{h.type}" for h in hits]
         inp = GuidelineInput(
             **{k: v for k, v in fields.items() if v is not None},
             source=Source(file="mcp:add_guideline", kind="mcp"),

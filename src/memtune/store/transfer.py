@@ -14,6 +14,7 @@ from typing import IO, Any
 import yaml
 
 from memtune.errors import InputError
+from memtune.store.redact import redact_input
 from memtune.store.store import GuidelineStore
 from memtune.store.types import SCOPE_TYPES, GuidelineFilter, GuidelineInput, Source
 
@@ -93,7 +94,7 @@ def _records(path: Path, fmt: str) -> Iterator[tuple[str, Any]]:
         yield f"{path} item {i + 1}", rec
 
 
-def _to_inputs(where: str, rec: Any, problems: list[str]) -> list[GuidelineInput]:
+def _to_inputs(where: str, rec: Any, problems: list[str], redacted: list[str]) -> list[GuidelineInput]:
     if not isinstance(rec, dict):
         problems.append(f"{where}: expected an object, got {type(rec).__name__}")
         return []
@@ -132,7 +133,7 @@ def _to_inputs(where: str, rec: Any, problems: list[str]) -> list[GuidelineInput
         if v.get("source_file"):
             src = Source(v["source_file"], v.get("source_line"), v.get("source_kind"))
         extra = [Source(s["file"], s.get("line"), s.get("kind")) for s in rec.get("sources") or [] if isinstance(s, dict) and s.get("file")]
-        out.append(
+        inp, hits = redact_input(
             GuidelineInput(
                 **base,
                 content=content,
@@ -143,17 +144,30 @@ def _to_inputs(where: str, rec: Any, problems: list[str]) -> list[GuidelineInput
                 change_reason=v.get("change_reason") or "imported",
             )
         )
+        # A dump with history carries every version: each one is redacted, not just the last.
+        # Name, tags and metadata belong to the record, so they are reported once, not per version.
+        shared = ("name", "tags", "metadata")
+        redacted.extend(f"{where}: {h.describe()}" for h in hits if not out or not h.field.startswith(shared))
+        out.append(inp)
     return out if len(problems) == before else []
 
 
-def import_file(store: GuidelineStore, path: Path, fmt: str | None = None) -> dict[str, int]:
-    """Validate every record first (one error listing all problems), then write in one transaction."""
+def import_file(
+    store: GuidelineStore, path: Path, fmt: str | None = None, *, redacted: list[str] | None = None
+) -> dict[str, int]:
+    """Validate every record first (one error listing all problems), then write in one transaction.
+
+    Secrets in any text field (every version's) are redacted before anything is written; the
+    counts then include ``secrets_redacted``, and ``redacted`` (if given) receives one
+    "<file item N>: <type> in <field>" line per value removed — never the value.
+    """
     path = Path(path)
     fmt = format_for(path, fmt)
     problems: list[str] = []
     batches: list[list[GuidelineInput]] = []
+    hits: list[str] = []
     for where, rec in _records(path, fmt):
-        batches.append(_to_inputs(where, rec, problems))
+        batches.append(_to_inputs(where, rec, problems, hits))
     if problems:
         shown = problems[:50]
         more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
@@ -175,6 +189,10 @@ def import_file(store: GuidelineStore, path: Path, fmt: str | None = None) -> di
                 g = store.get_by_name(last.name, last.scope_type, last.scope_id)
                 if g is not None:
                     store.set_active(g.id, False)
+    if hits:
+        counts["secrets_redacted"] = len(hits)
+        if redacted is not None:
+            redacted.extend(hits)
     return counts
 
 
