@@ -42,7 +42,8 @@ def ingest_cmd(
     from memtune.ingest import ingest
 
     with handle_errors():
-        store = open_store(db)
+        # a dry run reads and parses only: it must not create the store, its folder or WAL files
+        store = None if dry_run else open_store(db)
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -60,11 +61,27 @@ def ingest_cmd(
                     tasks[stage] = bar.add_task(label, total=total)
                 bar.update(tasks[stage], completed=done)
 
-            report = ingest(paths, store, kind=kind, scope_type=scope, scope_id=scope_id, dry_run=dry_run, progress=progress)
+            report = ingest(paths, store, kind=kind, scope_type=scope, scope_id=scope_id, dry_run=dry_run,
+                            progress=progress, db_label=_db_label(db))
         if json_out:
             print_json(report.to_dict())
-            return
-        _print_summary(report, verbose)
+        else:
+            _print_summary(report, verbose)
+        if report.files_read == 0:
+            # nothing ingested is a failure whether nothing was found or everything was skipped
+            if not json_out:
+                why = ("every file found was skipped" if report.skipped else "no agent-memory files found")
+                err_console.print(f"[bold red]Error:[/] nothing ingested: {why}", soft_wrap=True)
+            raise typer.Exit(code=1)
+
+
+def _db_label(db: str | None) -> str:
+    """The store a real run would use, for the dry-run report (password hidden)."""
+    import sqlalchemy as sa
+
+    from memtune.store import resolve_db_url
+
+    return sa.engine.make_url(resolve_db_url(db)).render_as_string(hide_password=True)
 
 
 def _print_summary(report, verbose: bool) -> None:
@@ -101,5 +118,3 @@ def _print_summary(report, verbose: bool) -> None:
             console.print(f"  [dim]{escape(w)}[/]")
         if not verbose and len(report.warnings) > 5:
             console.print(f"  [dim]… {len(report.warnings) - 5} more (--verbose)[/]")
-    if report.files_read == 0 and not report.skipped:
-        raise typer.Exit(code=1)

@@ -155,6 +155,15 @@ class _Collector:
         return entry
 
 
+def _is_virtualenv(path: Path) -> bool:
+    """Whether ``path`` holds a virtualenv; a folder that cannot be looked into is not one
+    (the walk then reports it as an unreadable directory)."""
+    try:
+        return (path / "pyvenv.cfg").exists()
+    except OSError:
+        return False
+
+
 def _walk(root: _Root, order: int, out: _Collector) -> None:
     """Walk a directory, pruning excluded and virtualenv folders and never leaving the tree."""
     found: list[tuple[str, Path, str]] = []
@@ -168,7 +177,7 @@ def _walk(root: _Root, order: int, out: _Collector) -> None:
         keep = []
         for d in sorted(dirnames):
             sub = here / d
-            if d in EXCLUDED_DIRS or (sub / "pyvenv.cfg").exists():
+            if d in EXCLUDED_DIRS or _is_virtualenv(sub):
                 continue
             if sub.is_symlink():
                 # Never followed: outside the tree it leaves the project, inside it is a

@@ -215,19 +215,24 @@ def write_rules(
 
 def ingest(
     paths: Sequence[str | os.PathLike[str]],
-    store: GuidelineStore,
+    store: GuidelineStore | None,
     *,
     kind: str | None = None,
     scope_type: str = "project",
     scope_id: str | None = None,
     dry_run: bool = False,
     progress: ProgressFn | None = None,
+    db_label: str | None = None,
 ) -> IngestReport:
     """Ingest agent-memory files/trees into ``store`` in one transaction.
 
     ``scope_id`` defaults to the first path's directory name for project scope.
-    With ``dry_run`` nothing is written; the report says what would happen.
+    With ``dry_run`` nothing is written; the report says what would happen. A dry run
+    needs no store (``store=None``, ``db_label`` names the one a real run would use),
+    so it creates no database file or folder either.
     """
+    if store is None and not dry_run:
+        raise ValueError("ingest needs a store unless dry_run is set")
     if not paths:
         raise InputError("no paths given", hint="memtune ingest PATH [PATH...] (a repo folder or files)")
     if scope_type not in SCOPE_TYPES:
@@ -239,12 +244,13 @@ def ingest(
         scope_id = default_scope_id(ppaths)
     if scope_type == "global":
         scope_id = None
-    report = IngestReport(db=store.display_url, scope_type=scope_type, scope_id=scope_id, dry_run=dry_run)
+    db = store.display_url if store is not None else db_label or ""
+    report = IngestReport(db=db, scope_type=scope_type, scope_id=scope_id, dry_run=dry_run)
     files, skipped = discover(ppaths, kind=kind)
     report.skipped.extend(skipped)
     items = read_files(files, report, progress)
     rules = merge_duplicates(items)
-    if dry_run:
+    if dry_run or store is None:
         report.merged = sum(len(r.duplicates) for r in rules)
         report.added = len(rules)
         return report
