@@ -40,7 +40,7 @@ def eval_cmd(
     rag_k: Annotated[int, typer.Option("--rag-k", help="Notes retrieved into the prompt for the +rag conditions.")] = 3,
     rag_min_ratio: Annotated[float, typer.Option("--rag-min-ratio", min=0.0, max=1.0, help="Drop retrieved notes scoring below this share of the best one (0 = keep all rag-k).")] = RELEVANCE_RATIO,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory. Default: ADAPTER/eval.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", help="Ask at most N probes (spread over guidelines): a quick look.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask at most N probes (spread over guidelines): a quick look.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length cap in tokens.")] = 128,
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together.")] = 8,

@@ -98,8 +98,8 @@ def list_cmd(
     tag: TagOpt = None,
     tags_mode: Annotated[str, typer.Option(help="Match 'any' or 'all' of the --tag values.")] = "any",
     include_inactive: Annotated[bool, typer.Option("--include-inactive", help="Also list deactivated guidelines.")] = False,
-    limit: Annotated[int | None, typer.Option(help="Show at most this many (default: all).")] = None,
-    offset: Annotated[int, typer.Option(help="Skip this many first (for paging).")] = 0,
+    limit: Annotated[int | None, typer.Option(min=0, help="Show at most this many (default: all).")] = None,
+    offset: Annotated[int, typer.Option(min=0, help="Skip this many first (for paging).")] = 0,
     json_out: JsonOption = False,
 ) -> None:
     """List guidelines, highest priority first. No hidden cap: use --limit/--offset to page.
@@ -310,7 +310,7 @@ def activate_cmd(
 def search_cmd(
     query: Annotated[str, typer.Argument(help="Words to look for (any may match; best first).")],
     db: DbOption = None,
-    limit: Annotated[int, typer.Option(help="How many results.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="How many results.")] = 10,
     scope: ScopeOpt = None,
     scope_id: ScopeIdOpt = None,
     category: CategoryOpt = None,

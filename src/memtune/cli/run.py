@@ -23,7 +23,7 @@ def run_cmd(
     epochs: Annotated[int | None, typer.Option(help=f"Training epochs (default {DEFAULT_TRAIN['epochs']}, early stopping on held-out probes).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after this many steps (quick checks).")] = None,
     examples_per_guideline: Annotated[int | None, typer.Option(help=f"Training examples per guideline (default {DEFAULT_EXPORT['examples_per_guideline']}).")] = None,
-    eval_limit: Annotated[int | None, typer.Option("--eval-limit", help="Evaluate on at most this many probes.")] = None,
+    eval_limit: Annotated[int | None, typer.Option("--eval-limit", min=1, help="Evaluate on at most this many probes.")] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Stop after training.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage even if its inputs did not change.")] = False,
     json_out: JsonOption = False,
