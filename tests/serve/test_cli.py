@@ -57,9 +57,8 @@ def test_folder_without_adapter_or_model(tmp_path):
 
 
 def test_memtune_serve_wires_flags_token_and_rag(tiny, tmp_path, monkeypatch):
-    """`memtune serve` end to end, with uvicorn.run swapped for a loopback server in this process."""
-    import uvicorn
-
+    """`memtune serve` end to end, with serve_http swapped for a loopback server in this process."""
+    from memtune.serve import connections
     from memtune.store import GuidelineInput, GuidelineStore
     from tests.serve.conftest import live_server
 
@@ -68,8 +67,8 @@ def test_memtune_serve_wires_flags_token_and_rag(tiny, tmp_path, monkeypatch):
         store.add(GuidelineInput(name="Node version", content="Run nvm use 22 before yarn start."))
     captured = {}
 
-    def fake_run(asgi, host, port, log_level):
-        captured.update(host=host, port=port)
+    def fake_run(asgi, host, port, log_level, limits):
+        captured.update(host=host, port=port, limits=limits)
         with live_server(asgi) as url:
             auth = {"Authorization": "Bearer s3cret"}
             captured["ok"] = httpx.post(f"{url}/ask", json={"question": "nvm before yarn?"}, headers=auth, timeout=30)
@@ -80,16 +79,17 @@ def test_memtune_serve_wires_flags_token_and_rag(tiny, tmp_path, monkeypatch):
             captured["models"] = httpx.get(f"{url}/v1/models", headers=auth, timeout=30).json()
             captured["health"] = httpx.get(f"{url}/health", timeout=30).json()
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(connections, "serve_http", fake_run)
     monkeypatch.setenv("MEMTUNE_API_TOKEN", "s3cret")
     r = CliRunner().invoke(
         app,
         ["serve", str(tiny["adapter"]), "--host", "0.0.0.0", "--port", "8123", "--max-tokens-limit", "16",
          "--default-max-tokens", "4", "--queue-size", "3", "--max-concurrency", "2", "--model-id", "proj",
-         "--rag", "--db", str(db), "--rag-k", "1"],
+         "--rag", "--db", str(db), "--rag-k", "1", "--header-timeout", "2.5", "--max-connections", "40"],
     )
     assert r.exit_code == 0, r.output
     assert captured["host"] == "0.0.0.0" and captured["port"] == 8123  # allowed: a token is set
+    assert (captured["limits"].header_timeout, captured["limits"].max_connections) == (2.5, 40)
     assert "bearer token required" in r.output
     ok = captured["ok"].json()
     assert captured["ok"].status_code == 200 and ok["question"] == "nvm before yarn?"

@@ -185,12 +185,12 @@ def test_streamable_http_with_bearer_token(tmp_path, monkeypatch):
     """`memtune mcp --http`: the official streamable-HTTP client gets in with the token, nobody without."""
     import httpx
     import httpx2
-    import uvicorn
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
     from typer.testing import CliRunner
 
     from memtune.cli import app
+    from memtune.serve import connections
     from tests.serve.conftest import live_server
 
     seen = {}
@@ -204,13 +204,13 @@ def test_streamable_http_with_bearer_token(tmp_path, monkeypatch):
                     seen["tools"] = {t.name for t in (await session.list_tools()).tools}
                     seen["search"] = _data(await session.call_tool("search_guidelines", {"query": "anything"}))
 
-    def fake_run(asgi, host, port, log_level):
+    def fake_run(asgi, host, port, log_level, limits):
         seen["bind"] = (host, port)
         with live_server(asgi) as url:
             seen["anonymous"] = httpx.post(f"{url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "ping"}).status_code
             asyncio.run(asyncio.wait_for(scenario(url), 40))
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(connections, "serve_http", fake_run)
     monkeypatch.setenv("MEMTUNE_API_TOKEN", "tok")
     r = CliRunner().invoke(
         app, ["mcp", "--http", "--port", "9911", "--db", str(tmp_path / "m.db"), "--export-root", str(tmp_path / "e")]

@@ -14,6 +14,7 @@ import typer
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
 from memtune.errors import ConfigError
+from memtune.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 
 AdapterArg = Annotated[
     Path, typer.Argument(help="Adapter dir from `memtune train` (or a merged model dir).", show_default=False)
@@ -29,6 +30,13 @@ RagKOpt = Annotated[int, typer.Option("--rag-k", min=1, max=20, help="Guidelines
 RagRatioOpt = Annotated[float | None, typer.Option(
     "--rag-min-ratio", min=0.0, max=1.0,
     help="Leave out guidelines scoring below this share of the best match (default 0.6; 0 = always rag-k).")]
+HeaderTimeoutOpt = Annotated[float, typer.Option(
+    "--header-timeout",
+    help="Seconds a client may take to send a whole request, headers and body (slow or idle ones are closed).")]
+MaxConnectionsOpt = Annotated[int, typer.Option(
+    "--max-connections",
+    help="Open connections at most (kept under the open-file limit); at the cap the client waiting longest "
+    "for its request is dropped, or a 503 is sent when all are busy.")]
 ThreadsOpt = Annotated[
     int | None,
     typer.Option("--threads", min=1, help="torch CPU threads (default: torch's; 1-2 is faster on a busy machine)."),
@@ -88,6 +96,8 @@ def serve_cmd(
     model_id: Annotated[str | None, typer.Option(help="Model name in /v1/models (default: the adapter's).")] = None,
     threads: ThreadsOpt = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    header_timeout: HeaderTimeoutOpt = DEFAULT_HEADER_TIMEOUT,
+    max_connections: MaxConnectionsOpt = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Serve the adapter over HTTP: POST /ask, OpenAI-compatible /v1/chat/completions, /health.
 
@@ -96,6 +106,7 @@ def serve_cmd(
     Example: MEMTUNE_API_TOKEN=secret memtune serve .memtune/adapters/myrepo --rag
     """
     from memtune.serve.auth import check_bind, token_from_env
+    from memtune.serve.connections import ConnectionLimits
     from memtune.serve.service import ServeConfig
 
     with handle_errors():
@@ -104,7 +115,8 @@ def serve_cmd(
             max_body_bytes=max_body_bytes, max_tokens_limit=max_tokens_limit, default_max_tokens=default_max_tokens,
             max_messages=max_messages, request_timeout=timeout, system_prompt=system,
         )
-        problems = cfg.problems()
+        limits = ConnectionLimits(header_timeout=header_timeout, max_connections=max_connections)
+        problems = cfg.problems() + limits.problems()
         if problems:
             raise ConfigError(problems)
         check_bind(host, cfg.token)
@@ -116,8 +128,7 @@ def serve_cmd(
         _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
         backend = load_backend(adapter, base=base, model_id=model_id)
-        import uvicorn
-
+        from memtune.serve import connections
         from memtune.serve.app import create_app
 
         auth = "bearer token required" if cfg.token else "no auth (loopback only)"
@@ -125,7 +136,9 @@ def serve_cmd(
             f"Serving [bold]{backend.model_id}[/] on http://{host}:{port} ({auth}; "
             f"{max_concurrency} worker(s), queue {queue_size}{'; rag k=' + str(rag_k) if rag else ''})"
         )
-        uvicorn.run(create_app(backend, cfg, retriever), host=host, port=port, log_level=log_level)
+        connections.serve_http(
+            create_app(backend, cfg, retriever), host=host, port=port, log_level=log_level, limits=limits
+        )
 
 
 @app.command("chat")
@@ -185,6 +198,8 @@ def mcp_cmd(
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="With --http: address (non-loopback needs MEMTUNE_API_TOKEN).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="With --http: TCP port.")] = 8765,
+    header_timeout: HeaderTimeoutOpt = DEFAULT_HEADER_TIMEOUT,
+    max_connections: MaxConnectionsOpt = DEFAULT_MAX_CONNECTIONS,
 ) -> None:
     """Run an MCP server for coding agents (stdio by default, --http for streamable HTTP).
 
@@ -199,9 +214,14 @@ def mcp_cmd(
     from memtune.serve.mcp_server import McpSettings, admin_key_from_env, build_server, preload
     from memtune.serve.paths import export_root as resolve_export_root
 
+    from memtune.serve.connections import ConnectionLimits
+
     with handle_errors():
         token = token_from_env()
+        limits = ConnectionLimits(header_timeout=header_timeout, max_connections=max_connections)
         if http:
+            if limits.problems():
+                raise ConfigError(limits.problems())
             check_bind(host, token, what="memtune mcp --http")
         if adapter is not None:
             inspect(adapter, base)
@@ -218,13 +238,12 @@ def mcp_cmd(
         if not http:
             server.run("stdio")
             return
-        import uvicorn
-
+        from memtune.serve import connections
         from memtune.serve.auth import BearerAuthMiddleware
 
         asgi = BearerAuthMiddleware(server.streamable_http_app(host=host), token, open_paths=())
         err_console.print(f"MCP (streamable HTTP) on http://{host}:{port}/mcp")
-        uvicorn.run(asgi, host=host, port=port, log_level="warning")
+        connections.serve_http(asgi, host=host, port=port, log_level="warning", limits=limits)
 
 
 @app.command("merge")
