@@ -1,6 +1,6 @@
 """Export under faults: a reader never finds the bundle missing while it is replaced, a SIGKILLed
 export leaves no worker behind and its temp dir is cleaned by the next export, and a target that
-cannot be written gives one clear message. Bounded: 12 swaps, one killed export (about 10 s)."""
+cannot be written gives one clear message. Bounded: 12 swaps, two killed exports (about 10 s)."""
 
 from __future__ import annotations
 
@@ -129,16 +129,16 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the export's workers")
-@pytest.mark.timeout(90)
-def test_sigkilled_export_leaves_no_worker_and_the_next_export_cleans_its_temp_dir(store, tmp_path):
-    add_guidelines(store, generated(40))
-    out, pids = tmp_path / "bundle", tmp_path / "pids"
-    pids.mkdir()
-    script = tmp_path / "slow_export.py"
-    script.write_text(textwrap.dedent(_SLOW_EXPORT))
+KILLS = 2
+
+
+def _kill_mid_export(store, out: Path, pids: Path, script: Path) -> tuple[int, set[int]]:
+    """Start a slow export, SIGKILL it while its workers render; its pid and its workers' pids."""
+    for p in pids.iterdir():
+        p.unlink()
     proc = subprocess.Popen([sys.executable, str(script), str(store.path), str(out), str(pids)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    workers: set[int] = set()
     try:
         deadline = time.monotonic() + 40
         while len(list(pids.iterdir())) < 2:
@@ -146,8 +146,9 @@ def test_sigkilled_export_leaves_no_worker_and_the_next_export_cleans_its_temp_d
             assert time.monotonic() < deadline, "the export's workers never started"
             time.sleep(0.1)
         workers = {int(p.name) for p in pids.iterdir()} | _children(proc.pid)
-        temps = list(tmp_path.glob(".bundle.tmp-*"))
-        assert len(temps) == 1 and temps[0].name.startswith(f".bundle.tmp-{proc.pid}-")
+        # its own temp dir only: it removed the one the export killed before it left behind
+        temps = [p.name for p in out.parent.glob(f".{out.name}.tmp-*")]
+        assert len(temps) == 1 and temps[0].startswith(f".{out.name}.tmp-{proc.pid}-"), temps
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -157,7 +158,20 @@ def test_sigkilled_export_leaves_no_worker_and_the_next_export_cleans_its_temp_d
     for pid in alive:  # never leave them behind, even when the test fails
         os.kill(pid, signal.SIGKILL)
     assert alive == set(), f"worker(s) {sorted(alive)} outlived the killed export"
-    assert not out.exists()
+    return proc.pid, workers
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to find the export's workers")
+@pytest.mark.timeout(120)
+def test_sigkilled_exports_leave_no_worker_and_the_next_export_cleans_their_temp_dirs(store, tmp_path):
+    add_guidelines(store, generated(40))
+    out, pids = tmp_path / "bundle", tmp_path / "pids"
+    pids.mkdir()
+    script = tmp_path / "slow_export.py"
+    script.write_text(textwrap.dedent(_SLOW_EXPORT))
+    killed = [_kill_mid_export(store, out, pids, script) for _ in range(KILLS)]
+    assert all(len(workers) >= 2 for _, workers in killed)
+    assert not out.exists() and len(list(tmp_path.glob(".bundle.tmp-*"))) == 1
     res = _export(store, out)
     assert res.stats["guidelines_exported"] == store.count(GuidelineFilter())
     assert list(tmp_path.glob(".bundle.tmp-*")) == []
