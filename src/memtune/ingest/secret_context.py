@@ -245,7 +245,7 @@ def _column_type(header: str) -> str | None:
         return "password"
     joined = re.sub(r"[\s/-]+", "_", text)
     t = secret_name(joined)
-    if t is None and joined.lower() in ("pass", "pw", "key", "pin"):
+    if t is None and joined.lower() in ("pass", "pw", "key"):
         t = "password" if joined.lower() != "key" else "secret"
     return t
 
