@@ -87,6 +87,8 @@ def _i18n_spans(line: str) -> Iterable[Span]:
             if not strong:
                 continue
         elif how == "bare" and not strong:
+            if qual:
+                continue  # "password hashing: argon2id" — a qualified name needs a chosen-looking value
             rest = line[end:].lstrip(" *`\"'")
             # Prose, not a value: "Passwort: mindestens zwölf Zeichen", "Passwort ist geheim".
             if value.isalpha() and (qual or sep not in (":", "=", "：") or rest[:1].isalpha()):
@@ -186,6 +188,34 @@ def _cli_spans(line: str) -> Iterable[Span]:
             yield Span(s, e, "password", 25)
 
 
+# --- XML elements, .pgpass lines, recovery codes -----------------------------------------------------
+
+_XML_RE = re.compile(r"<(?P<tag>[A-Za-z_][\w:.-]{0,40})>(?P<val>[^<>\n]{1,200})</(?P=tag)>")
+#: ``host:port:database:user:password`` (.pgpass), the only colon-separated line with a port second.
+PGPASS_RE = re.compile(r"^\s*[\w.*-]+:(?:\d{2,5}|\*):[\w.*-]+:[\w.*@-]+:(?P<pw>\S+)\s*$")
+_CODES_RE = re.compile(r"\b(?:recovery|backup|2fa|mfa|otp)\s+codes?\b[*_`]*\s*[:=]\s*(?P<val>[^\n]+)", re.I)
+_CODE_TOKEN_RE = re.compile(r"(?<![\w-])[A-Za-z0-9]{3,}(?:-[A-Za-z0-9]{3,})*(?![\w-])")
+
+
+def _structured_spans(line: str) -> Iterable[Span]:
+    if "</" in line:
+        for m in _XML_RE.finditer(line):
+            stype = secret_name(m.group("tag").split(":")[-1])
+            val = m.group("val").strip()
+            if stype and val and not is_placeholder(val) and not is_reference(val) and "$" not in val:
+                s = m.start("val") + m.group("val").index(val)
+                yield Span(s, s + len(val), stype, 30)
+    if line.count(":") >= 4:
+        m = PGPASS_RE.match(line)
+        if m and not is_placeholder(m.group("pw")) and not m.group("pw").isdigit():
+            yield Span(m.start("pw"), m.end("pw"), "password", 30)
+    m = _CODES_RE.search(line)
+    if m:
+        for t in _CODE_TOKEN_RE.finditer(m.group("val")):
+            if any(c.isdigit() for c in t.group(0)):
+                yield Span(m.start("val") + t.start(), m.start("val") + t.end(), "recovery-code", 30)
+
+
 # --- bare hex keys ---------------------------------------------------------------------------------
 
 # detect-secrets only judges quoted strings; a vault unseal key or HMAC secret is often bare.
@@ -216,6 +246,7 @@ def context_spans(line: str, low: str) -> Iterable[Span]:
     if any(t in low for t in CLI_TRIGGERS):
         yield from _cli_spans(line)
     yield from _hex_spans(line)
+    yield from _structured_spans(line)
 
 
 # --- markdown tables with a secret column ---------------------------------------------------------

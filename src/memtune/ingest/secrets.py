@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from memtune.ingest.secret_context import CLI_TRIGGERS, I18N_TRIGGERS, context_spans, table_spans
+from memtune.ingest.secret_context import CLI_TRIGGERS, I18N_TRIGGERS, PGPASS_RE, context_spans, table_spans
 from memtune.ingest.secret_patterns import (
     AUTH_HEADING_RE,
     DS_GATE_RE,
@@ -72,7 +72,7 @@ _HEX_HINT_RE = re.compile(r"key|secret|token|sig|hmac|salt|pass|auth|cred|unseal
 # A digest right before the value: "sha512-…" (npm integrity), "sha256:…", "h1:…" (go.sum).
 _DIGEST_PREFIX_RE = re.compile(r"(?:sha(?:1|224|256|384|512)|md5|h1)[-:=]$", re.I)
 _DIGEST_LINE_RE = re.compile(r"\b(?:integrity|checksum|digest|sha\d*sum|--hash)\b", re.I)
-_TRIGGERS = TRIGGER_WORDS + I18N_TRIGGERS + CLI_TRIGGERS + ("${", "_auth")
+_TRIGGERS = TRIGGER_WORDS + I18N_TRIGGERS + CLI_TRIGGERS + ("${", "_auth", "codes")
 # One C-level scan instead of ~90 substring tests per line (the store redacts every field it writes).
 _TRIGGER_RE = re.compile("|".join(re.escape(w) for w in sorted(set(_TRIGGERS), key=len, reverse=True)))
 
@@ -190,7 +190,7 @@ def _redact_line(line: str, in_auth: bool, extra: list[Span] | None = None,
                  header: bool = False) -> tuple[str, list[str]]:
     if not in_auth and not extra:
         low = line.lower()
-        if not _TRIGGER_RE.search(low) and not DS_GATE_RE.search(line):
+        if not _TRIGGER_RE.search(low) and not DS_GATE_RE.search(line) and not PGPASS_RE.match(line):
             return line, []
     types: list[str] = []
     # A marker can change word boundaries around it ("…EXAMPLEAuthorization:" becomes
@@ -244,6 +244,10 @@ def _redact_key_blocks(lines: list[str], file: str, findings: list[SecretFinding
         findings.append(SecretFinding(file, i + 1, "private-key"))
 
 
+def _pgpass_anywhere(text: str) -> bool:
+    return text.count(":") >= 4 and any(PGPASS_RE.match(line) for line in text.split("\n"))
+
+
 def redact_secrets(text: str, file: str) -> tuple[str, list[SecretFinding]]:
     """Replace every secret value in ``text`` with ``[REDACTED:<type>]``.
 
@@ -253,7 +257,7 @@ def redact_secrets(text: str, file: str) -> tuple[str, list[SecretFinding]]:
     if not text:
         return text, []
     low = text.lower()
-    if not _TRIGGER_RE.search(low) and not DS_GATE_RE.search(text):
+    if not _TRIGGER_RE.search(low) and not DS_GATE_RE.search(text) and not _pgpass_anywhere(text):
         return text, []  # the common case (most rules): no line could hold a secret
     lines = text.split("\n")
     findings: list[SecretFinding] = []
