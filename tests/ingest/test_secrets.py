@@ -317,6 +317,11 @@ _FRAGMENTS = st.sampled_from(
         "-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----",
         "MIIEowIBAAKCAQEAx4Uq1hG2dLQ1kN0mW5h8u5rQ", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJxYS11c2VyIn0.c2ln",
         "curl -u a:", "mysql -p", "```\n", "a@b.com", "qa / ", "ab12cd34ef56gh78ij90", "é", "中",
+        # shapes of the context layer: other languages, tables, shell defaults, flags, XML, codes
+        "Passwort", "mot de passe", "пароль", "密码：", " ist ", "Harbor!Sail2024", "login admin", " pw ",
+        'pass "', "| User | Password |\n", "|---|---|\n", "| admin | ", "${REDIS_AUTH:-", "}", "_AUTH=",
+        "docker login -p ", "redis-cli -a ", "<password>", "</password>", "Recovery codes: ", "8f2k-9d3m, ",
+        "db:5432:app:u:", "unseal key ", "5c1e9a0b7d3f42e8a6b1c0d9e8f7a6b5", "---\ndescription: ",
     ]
 )  # fmt: skip
 
