@@ -1,5 +1,5 @@
-"""Fixtures for the dataset stage: a realistic memory in a temp store, and a tiny llama +
-ChatML tokenizer built in code (no network, no real model)."""
+"""Fixtures for the dataset stage: a realistic memory in a temp store, and the shared tiny
+llama + ChatML tokenizer built in code (no network, no real model)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,6 @@ from pathlib import Path
 import pytest
 
 from memtune.store import GuidelineInput, GuidelineStore, Source
-
-CHATML = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 # A small memory in the style of seed 000's memory.md (every kind of note the exporter must handle).
 GUIDELINES: list[dict] = [
@@ -99,36 +94,13 @@ def corpus() -> list[str]:
     return texts
 
 
-def build_tokenizer():
-    """A byte-level BPE tokenizer (every string encodes) with ChatML specials, trained in code."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1200, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(corpus() * 3, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>",
-                                   unk_token="<|endoftext|>")
-    fast.chat_template = CHATML
-    return fast
-
-
 def build_tiny_llama(path: Path, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer llama (hidden 32) + the tokenizer, saved as a transformers dir."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The shared tiny llama (tests/tiny_model.py) with a vocabulary trained on this memory and
+    the question templates, and room for long retrieval prompts (4096 positions)."""
+    from tests.tiny_model import build_model_dir, build_tokenizer
 
-    tok = build_tokenizer()
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-                      tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return build_model_dir(path, build_tokenizer(corpus(), vocab_size=1200, repeat=3), seed=seed,
+                           max_position_embeddings=4096)
 
 
 @pytest.fixture(scope="session")

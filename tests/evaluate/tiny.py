@@ -1,17 +1,10 @@
-"""A tiny random llama, a LoRA adapter dir laid out like ``memtune train`` writes it, a bundle
-and a store, all built in code: no network, no real model, a few seconds."""
+"""Evaluation fixtures built in code: the shared tiny llama, a LoRA adapter dir laid out like
+``memtune train`` writes it, a bundle and a store. No network, no real model, a few seconds."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-CHATML = (
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
 
 SYSTEM_PROMPT = "You answer from the demo project's memory."
 
@@ -28,42 +21,12 @@ GUIDELINES = [
 ]
 
 
-def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [g[2] + " " + g[3] for g in GUIDELINES] + ["system user assistant helpful the of and to a in is"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
-    )
-    tok.train_from_iterator(corpus * 5, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>", bos_token="<|im_start|>",
-        unk_token="<|endoftext|>",
-    )
-    fast.chat_template = CHATML
-    return fast
-
-
 def build_model_dir(path: Path, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer llama + ChatML tokenizer saved as a transformers dir."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The shared tiny llama (tests/tiny_model.py) with a vocabulary trained on GUIDELINES."""
+    from tests.tiny_model import build_model_dir as build, build_tokenizer
 
-    tok = build_tokenizer()
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-    )
-    LlamaForCausalLM(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    corpus = [g[2] + " " + g[3] for g in GUIDELINES] + ["system user assistant helpful the of and to a in is"]
+    return build(path, build_tokenizer(corpus), seed=seed)
 
 
 def build_adapter_dir(path: Path, base_dir: Path, bundle_dir: Path | None, seed: int = 1) -> Path:
@@ -109,7 +72,7 @@ def build_store(db_path: Path):
 
 
 def write_bundle(path: Path, ids: dict[str, int] | None = None) -> Path:
-    """probes.jsonl (issue 3's layout), a minimal train.jsonl and metadata.json."""
+    """probes.jsonl (the bundle's layout), a minimal train.jsonl and metadata.json."""
     path.mkdir(parents=True, exist_ok=True)
     with (path / "probes.jsonl").open("w", encoding="utf-8") as f:
         for i, (name, cat, _c, q, kws) in enumerate(GUIDELINES, 1):

@@ -1,4 +1,4 @@
-"""A tiny random Llama (hidden 32, 2 layers) with a byte-level BPE tokenizer and a LoRA adapter.
+"""The shared tiny Llama (tests/tiny_model.py) plus a LoRA adapter, for the serving tests.
 
 Built in code so the serving tests never touch the real model or the network; the
 adapter's LoRA B matrices are random (not zero) so base and base+adapter differ.
@@ -9,10 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
 _CORPUS = [
     "How do I start the backend service? Switch to Node 22 with nvm use 22, then run yarn start.",
     "Use TypeScript strict mode. Generated resolvers are registered first, custom resolvers last.",
@@ -20,52 +16,19 @@ _CORPUS = [
 ]
 
 
-def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(_CORPUS * 5, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", bos_token="<|im_start|>", pad_token="<|endoftext|>"
-    )
-    fast.chat_template = CHAT_TEMPLATE
-    return fast
-
-
 def build(root: Path, *, seed: int = 0) -> dict[str, Path]:
     """Write ``root/base`` (model + tokenizer) and ``root/adapter`` (PEFT LoRA); return both paths."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
+
+    from tests.tiny_model import build_model_dir, build_tokenizer
 
     root.mkdir(parents=True, exist_ok=True)
     base_dir, adapter_dir = root / "base", root / "adapter"
-    tok = build_tokenizer()
-    cfg = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        eos_token_id=tok.eos_token_id,
-        bos_token_id=tok.bos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(seed)
-    LlamaForCausalLM(cfg).save_pretrained(base_dir)
-    tok.save_pretrained(base_dir)
+    # a pad token apart from end-of-turn, and an untied output head: padding must never end a reply
+    tok = build_tokenizer(_CORPUS, pad_token="<|endoftext|>")
+    build_model_dir(base_dir, tok, seed=seed, tie_word_embeddings=False)
     base = AutoModelForCausalLM.from_pretrained(base_dir)  # so the adapter records the base path
     torch.manual_seed(seed + 1)
     peft_model = get_peft_model(

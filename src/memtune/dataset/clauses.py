@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memtune.dataset import words
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
     CLEAR_VERBS,
     looks_plural,
+    past_participle,
+    past_tense,
     starts_with_verb,
     third_person_forms,
 )
@@ -36,16 +39,8 @@ NOT_HEADS = PREPS | AUX | MODALS | DETS | LEAD_ADVERBS | NEGATIONS | frozenset(
     "directly default set called named".split()
 )
 # Verbs notes use in statements ("The worker listens on …") beyond the instruction verbs.
-STATEMENT_VERBS = frozenset(
-    """
-    listen live need contain hold accept expect own depend belong point return read write take keep
-    reject default run use publish inject receive serve store mean require produce show live sit
-    come go expose fail break call send cover handle support wrap trigger prune win replay become
-    carry bind raise merge
-    """.split()
-)
-PARTICIPLES = frozenset("kept built run set put read written made done held sent split found known shown given "
-                         "taken".split())
+STATEMENT_VERBS = words.word_list("verbs", "statement")
+PARTICIPLES = frozenset(past_participle(v) for v in words.word_list("verbs", "participle"))
 # Unions used on every word, built once.
 INSTRUCTION_VERBS = CLEAR_VERBS | AMBIGUOUS_VERBS
 KNOWN_VERBS = INSTRUCTION_VERBS | STATEMENT_VERBS
@@ -54,10 +49,7 @@ NOT_HEAD_OR_PREP = NOT_HEADS | PREPS
 DET_OR_PREP = DETS | PREPS
 # Irregular past forms a lesson reports with ("the conversion took 17 seconds"); regular -ed
 # forms are left out: "Tests marked slow …" reads the same as a past tense.
-PAST_FORMS = {"took": "take", "ran": "run", "gave": "give", "broke": "break", "went": "go", "grew": "grow",
-              "fell": "fall", "rose": "rise", "wrote": "write", "caught": "catch", "spent": "spend", "sent": "send",
-              "lost": "lose", "kept": "keep", "found": "find", "threw": "throw", "ate": "eat", "drew": "draw",
-              "shrank": "shrink", "sank": "sink", "hung": "hang"}
+PAST_FORMS = {past_tense(v): v for v in sorted(words.word_list("verbs", "past_tense"))}
 PRONOUNS = frozenset("it they this that these those he she we you i".split())
 SUBORDINATE = frozenset("after before when whenever if unless until so that because while once".split())
 RELATIVE = frozenset("that which who".split())

@@ -1,9 +1,11 @@
 """Just enough English morphology to turn a rule's name into questions that read naturally.
 
 "Start the backend" must become "How do I start the backend?", "Which command starts the
-backend?" and "What's the rule on starting the backend?". A full NLP stack would be heavy
-and slow; agent-memory names are short imperative or noun phrases, so a verb list, a few
-inflection rules and an exception table cover them.
+backend?" and "What's the rule on starting the backend?". Agent-memory names are short
+imperative or noun phrases, so which words are verbs, programs or mass nouns comes from the
+word lists in ``memtune/data/words.yaml`` (:mod:`memtune.dataset.words`), and the forms
+themselves (rebuilding, panicking, goes) from lemminflect's dictionary, which ships in its
+wheel and works offline; the data file's exception table overrides it where it is wrong.
 """
 
 from __future__ import annotations
@@ -11,64 +13,27 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from lemminflect import getInflection, getLemma
+
+from memtune.dataset import words
+
 # Verbs that, as the first word of a note's name, almost always start an instruction.
-CLEAR_VERBS = frozenset(
-    """
-    use run add avoid keep switch prefer create write call ensure make put set install start restart
-    stop enable disable configure generate register wrap pass return store validate handle throw catch
-    mock pin upgrade downgrade clear delete remove rename move open close define declare follow read
-    send include exclude apply verify confirm regenerate rebuild rerun kill source activate deactivate
-    export import load save select split merge bump tag document annotate prefix suffix escape quote
-    sanitize normalize encode decode hash encrypt decrypt sign authenticate authorize inject memoize
-    cache invalidate retry wait poll debounce throttle batch paginate stream upload download compile
-    transpile bundle minify serve proxy expose bind mount map convert cast parse serialize deserialize
-    reuse extract inline refactor split isolate limit cap bound check lint format test commit push pull
-    fetch rebase squash review deploy release publish build seed migrate reset fix update log lock
-    unlock sort filter query copy clone fork name type order mark list treat give ask tell let get
-    think look prepend append replace skip ignore leave drop specify provide require allow forbid
-    point route redirect attach detach watch notify emit subscribe unsubscribe schedule queue delegate
-    place group gate guard assert expect prefer pick choose default connect disconnect initialize
-    init spin boot shut tear clean purge prune archive backup restore rotate renew revoke grant
-    """.split()
-)
+CLEAR_VERBS = words.word_list("verbs", "clear")
 # Words that are often nouns in headings ("Test database", "Build output"): only a verb when
 # followed by something an object usually starts with.
-AMBIGUOUS_VERBS = frozenset(
-    """
-    test build deploy check log cache update lint format seed import export commit merge push release
-    review fix change reset load save sort filter query model name type order list map mark lock
-    stream batch schedule queue route guard gate group default backup archive hash sign spin boot
-    watch point release proxy bundle serve copy clone fork tag document place lock
-    """.split()
-)
+AMBIGUOUS_VERBS = words.word_list("verbs", "ambiguous")
 _OBJECT_STARTERS = frozenset(
     "the a an all any your our each every it them this that these those its their new one two both "
     "existing generated local remote only every everything anything something".split()
 )
-_DOUBLE = frozenset(
-    "run set get put stop plan commit submit omit permit admit ship drop skip wrap log map pin tag swap "
-    "strip chop shut let cut hit sit begin forget rerun upset reset unpin refer occur control patrol "
-    "prefer transfer rebuild chat grab drag drip trim trap flag slip snap spin step stir tap zip "
-    "dim dip dub fit hop hug jog knit mop nag nod pat pet rip rob rub sag scan scrub shop slam sob tip "
-    "tug wed wet bet bid cap clap clip".split()
-)
-_IRREGULAR_GERUND = {"be": "being", "see": "seeing", "die": "dying", "lie": "lying", "tie": "tying",
-                     "flee": "fleeing", "agree": "agreeing", "free": "freeing", "dye": "dyeing"}
-_IRREGULAR_3RD = {"be": "is", "have": "has", "do": "does", "go": "goes", "undo": "undoes", "redo": "redoes"}
+_GERUND_EXCEPTIONS = words.exceptions("gerund")
+_THIRD_EXCEPTIONS = words.exceptions("third_person")
 
 DETERMINERS = frozenset(
     "the a an our your this these those my their its each every any all no some which what one".split()
 )
-MASS_SUFFIXES = ("ness", "ism", "ware", "ing", "ship")
-MASS_WORDS = frozenset(
-    """
-    data code config configuration auth authentication authorization logging security storage
-    infrastructure tooling documentation docs research feedback information access performance
-    caching hosting networking state css html json yaml sql graphql typescript javascript python
-    validation serialization compilation installation observability accessibility reliability
-    concurrency navigation localization internationalization i18n monitoring equipment management
-    """.split()
-)
+MASS_SUFFIXES = tuple(sorted(words.word_list("mass_suffixes")))
+MASS_WORDS = words.names_with("mass")
 
 _GERUND_TO_BASE: dict[str, str] = {}
 
@@ -79,32 +44,32 @@ def third_person_forms() -> frozenset[str]:
     return frozenset(third_person(v) for v in CLEAR_VERBS | AMBIGUOUS_VERBS)
 
 
+@lru_cache(maxsize=4096)
+def _form(verb: str, tag: str) -> str | None:
+    forms = getInflection(verb, tag=tag)
+    return forms[0] if forms else None
+
+
 def gerund(verb: str) -> str:
-    """start → starting, run → running, use → using, tie → tying."""
+    """start → starting, run → running, rebuild → rebuilding, panic → panicking, tie → tying."""
     v = verb.lower()
-    if v in _IRREGULAR_GERUND:
-        return _IRREGULAR_GERUND[v]
-    if v in _DOUBLE:
-        return v + v[-1] + "ing"
-    if v.endswith("ie"):
-        return v[:-2] + "ying"
-    if v.endswith(("ee", "ye", "oe")):
-        return v + "ing"
-    if v.endswith("e") and len(v) > 2:
-        return v[:-1] + "ing"
-    return v + "ing"
+    return _GERUND_EXCEPTIONS.get(v) or _form(v, "VBG") or v + "ing"
 
 
 def third_person(verb: str) -> str:
-    """start → starts, push → pushes, apply → applies."""
+    """start → starts, push → pushes, apply → applies, go → goes."""
     v = verb.lower()
-    if v in _IRREGULAR_3RD:
-        return _IRREGULAR_3RD[v]
-    if v.endswith(("s", "sh", "ch", "x", "z", "o")):
-        return v + "es"
-    if len(v) > 1 and v.endswith("y") and v[-2] not in "aeiou":
-        return v[:-1] + "ies"
-    return v + "s"
+    return _THIRD_EXCEPTIONS.get(v) or _form(v, "VBZ") or v + "s"
+
+
+def past_tense(verb: str) -> str:
+    """take → took, run → ran."""
+    return _form(verb.lower(), "VBD") or verb.lower() + "ed"
+
+
+def past_participle(verb: str) -> str:
+    """write → written, keep → kept."""
+    return _form(verb.lower(), "VBN") or verb.lower() + "ed"
 
 
 def base_from_gerund(word: str) -> str | None:
@@ -149,9 +114,17 @@ def inflect(vp: str, how: str) -> str:
     return " ".join(words)
 
 
+@lru_cache(maxsize=16384)
 def looks_plural(word: str) -> bool:
+    """tests, indices, children → True; status, news, data → False (lemminflect's dictionary;
+    a word it lacks is plural when it ends in a plural -s)."""
     w = word.lower().strip("`'\".,")
-    return len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is", "ics", "sis", "ous"))
+    if len(w) <= 3:
+        return False
+    lemmas = getLemma(w, upos="NOUN", lemmatize_oov=False) if w.isalpha() else ()
+    if lemmas:
+        return lemmas[0] != w and w in getInflection(lemmas[0], tag="NNS")
+    return w.endswith("s") and not w.endswith(("ss", "us", "is", "ics", "sis", "ous"))
 
 
 _CODEISH_RE = re.compile(r"[_/\\.@#=<>{}$]|^-|[a-z][A-Z]|\d")

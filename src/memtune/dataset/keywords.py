@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from memtune.dataset import words
 from memtune.dataset.grammar import third_person_forms
 from memtune.dataset.text import REDACTED_RE, split_blocks
 
@@ -30,18 +31,7 @@ STOPWORDS = frozenset(
     best really actually already still even just simply directly
     """.split()
 )
-PROGRAMS = frozenset(
-    """
-    npm npx yarn pnpm bun node nvm deno git docker docker-compose podman kubectl helm make cmake cargo go
-    rustup python python3 pip pip3 uv poetry pipenv pytest tox nox ruff black mypy flake8 pre-commit
-    bundle bundler rails rake gem ruby java mvn gradle ./gradlew dotnet composer php artisan terraform
-    ansible aws gcloud az heroku vercel netlify fly flyctl psql mysql redis-cli mongo mongosh sqlite3
-    prisma tsc eslint prettier jest vitest playwright cypress ng vue nx turbo lerna brew apt apt-get
-    systemctl sudo curl wget ssh scp rsync tar chmod chown ln cp mv rm mkdir cd ls cat grep sed awk
-    export source supabase firebase wrangler alembic django-admin manage.py flask uvicorn gunicorn celery
-    hatch pdm conda mamba memtune llm kubectx minikube kind skaffold tilt
-    """.split()
-)
+PROGRAMS = words.names_with("program")  # "npm …", "git …": a phrase starting with one is a command
 _FLAG_RE = re.compile(r"(?<![\w-])--[a-zA-Z][\w-]*(?:=[\w.:/-]+)?")
 _PATH_RE = re.compile(
     r"(?<![\w@/$])(?:~?\.{0,2}/)?(?:[\w.-]+/)+[\w.*-]+/?|"

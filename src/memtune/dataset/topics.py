@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
+from memtune.dataset import words
 from memtune.dataset.grammar import (
     AMBIGUOUS_VERBS,
     CLEAR_VERBS,
@@ -107,16 +108,7 @@ _VAGUE_CLAUSE = frozenset("anything everything something that this it doing so t
                           "necessary any you we they".split())
 _CLAUSE_VERBS = frozenset("say says matter matters is are need needs must should go goes live lives win wins "
                           "beat beats come comes belong belongs stay stays break breaks fail fails".split())
-_PROPER = frozenset(
-    """
-    node react python postgres postgresql docker redis prisma graphql git github gitlab linux macos windows
-    kubernetes aws gcp azure java rust typescript javascript django flask fastapi rails vue angular vite
-    webpack jest nginx mongodb mysql sqlite pytorch cuda ubuntu debian slack jira sentry stripe terraform helm
-    kafka celery elasticsearch chrome firefox safari android ios swift kotlin tailwind storybook cypress
-    playwright vercel heroku netlify supabase firebase openai anthropic claude cursor copilot windsurf cline
-    llama mistral qwen gemma smollm hugging face huggingface nvm homebrew mui nextjs nuxt svelte electron
-    """.split()
-)
+_PROPER = words.names_with("name")  # product names a Title Case heading keeps capitalised
 _CODE_ALT_RE = re.compile(r"`[^`]+`|[\w.@/:+-]*[._/@:+-][\w.@/:+-]*")
 _ALT_PATTERNS = (
     re.compile(r"\(\s*not\s+([^)]{2,60})\)", re.I),
