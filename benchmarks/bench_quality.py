@@ -1,4 +1,4 @@
-"""Quality figures of issue 5 for one adapter, against their targets.
+"""The quality figures of one adapter, against their targets.
 
 Prints: adapter keyword recall on held-out phrasings (≥ 0.85), base recall (≤ 0.30),
 adapter + retrieval recall (≥ 0.95), control questions answered with invented specifics
@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memtune.recipes import default_recipe
+
 ROWS = (
     ("adapter_recall", "adapter recall (held-out phrasings)"),
     ("base_recall", "base model recall"),
@@ -31,6 +33,8 @@ ROWS = (
     ("control_invented_rate", "controls: invented answers (adapter)"),
     ("general_loss_change_pct", "general-text loss change"),
 )
+
+_EVAL = default_recipe().eval
 
 
 def _fmt(key: str, v: float | None) -> str:
@@ -55,18 +59,10 @@ def _train_metrics(adapter: Path) -> dict:
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict]:
-    """``["export.rag_copies=0.2", "train.seed=1"]`` → ``{"export": {"rag_copies": 0.2}, "train": {"seed": 1}}``."""
-    out: dict[str, dict] = {"export": {}, "train": {}}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        stage, dot, name = key.partition(".")
-        if not sep or not dot or stage not in out or not name.isidentifier():
-            raise ValueError(f"--set {item!r}: expected export.KEY=VALUE or train.KEY=VALUE")
-        try:
-            out[stage][name] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[stage][name] = raw
-    return out
+    """``--set`` values: the same parser as ``memtune run --set`` (memtune.recipes)."""
+    from memtune.recipes import parse_overrides as parse
+
+    return parse(items)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="ask at most N probes (quick look; not for the recorded figures)")
     ap.add_argument("--conditions", help="comma-separated subset of base,base+rag,adapter,adapter+rag "
                     "(default: all four; a skipped condition's figures print as n/a)")
-    ap.add_argument("--rag-k", type=int, default=3, help="notes retrieved per question at most (default 3)")
+    ap.add_argument("--rag-k", type=int, default=_EVAL["rag_k"],
+                    help=f"notes retrieved per question at most (default {_EVAL['rag_k']}, the recipe's)")
     ap.add_argument("--rag-min-ratio", type=float, help="drop notes scoring below this share of the best "
                     "(default: the store's RELEVANCE_RATIO)")
-    ap.add_argument("--max-new-tokens", type=int, default=128)
+    ap.add_argument("--max-new-tokens", type=int, default=_EVAL["max_new_tokens"],
+                    help=f"answer length cap (default {_EVAL['max_new_tokens']}, the recipe's)")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="STAGE.KEY=VALUE",
                     help="with --memory: change one recipe setting of the export or train stage, e.g. "
@@ -105,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         args.db = args.db or str(work / "memtune.db")
         try:
             recipe = parse_overrides(args.overrides)
-        except ValueError as exc:
+        except MemtuneError as exc:
             ap.error(str(exc))
         print(f"memtune run {args.memory} (work dir {work}) ...", file=sys.stderr)
         try:

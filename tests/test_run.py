@@ -54,9 +54,9 @@ def _status(res) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
-    from tests.train.conftest import build_tiny_model_dir
+    from tests.tiny_model import build_model_dir
 
-    return str(build_tiny_model_dir(tmp_path_factory.mktemp("tiny") / "model"))
+    return str(build_model_dir(tmp_path_factory.mktemp("tiny") / "model", initializer_range=0.2))
 
 
 def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):

@@ -17,63 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from memtune.errors import InputError
+from memtune.recipes import recipe_for
 from memtune.store import GuidelineFilter, GuidelineStore
 
 STAMP = "run.json"
 
-# The recipe `memtune run` trains with on the embedded default model, sized so the shipped
-# example memory (~50 guidelines) trains three epochs in under ten minutes on two CPU cores
-# (NOTES.md has every run behind it, and the time each took on its machine):
-# - many short phrasings per guideline (9): what moves held-out recall; up to three in four ask
-#   for one value the note holds ("Which port does the worker listen on?", fact_share 0.75), the
-#   way people ask, instead of about the note's topic (a note yields as many as it has values);
-#   yet at least four training questions per note name its topic (min_topic_questions 4): notes
-#   whose values filled every slot trained 0-2 such questions and were recalled 0.35 when asked
-#   about by name, against 0.87 for the rest (NOTES.md, session 15);
-# - every answer about a note opens with its name ("Torch Pin: ALWAYS install …", named_answers):
-#   the name is then the last thing before the content in each example, so the content is learned
-#   as following it. Closed-book topic recall 0.816 / 0.785 -> 0.887 / 0.891 on two seeds, at
-#   +4.3 % general-text loss instead of +4.7 % (NOTES.md, session 16); the copies asked with the
-#   note in the prompt answer "From the project memory: …" instead, so that with notes shown the
-#   adapter copies the note rather than choosing among titles (adapter + retrieval 0.935 / 0.958 ->
-#   0.972 / 0.963 on two seeds, closed-book 0.868 / 0.906).
-# - few retrieved-notes examples in place of closed-book ones (10 %: they teach copying, not
-#   remembering), plus notes-in-prompt copies of a fifth of the rest (rag_copies 0.2): adapter +
-#   retrieval 0.87 → 0.949 with closed-book recall intact, for ~45 % more tokens per epoch; half
-#   of the value questions get one (fact_rag_copies 0.5): adapter + retrieval on hand-written
-#   questions 0.69 → 0.83, on value probes 0.86 → 0.96 (e13 → e14). Since session 17 a third of
-#   the rest get one (rag_copies 0.35), and three in four notes-in-prompt examples list the right
-#   note first, as the store's ranking does (rag_gold_first 0.75; the rest at a random place among
-#   0-2 near misses): at three epochs adapter + retrieval 0.939 / 0.943 -> 0.969 / 0.963 on two
-#   seeds, and 0.80 -> 0.86 / 0.89 on hand-written questions (NOTES.md, session 17);
-# - 15 % "not in memory" examples, half of them asking for one specific value ("Which port …?"),
-#   the shape that tempted the model to invent;
-# - self-replay at 0.4: the base model's own text holds the general-text loss change down (+25 %
-#   without it); 0.4 measured the same as 0.5 on two seeds (+4.7 % both, recall within noise) with
-#   6 % fewer steps (NOTES.md, session 15);
-# - no LoRA on the first third of the layers and 1024-token forward passes: ~40 % more tokens/s;
-# - LoRA on the MLP blocks only (target_modules "mlp"): the same closed-book recall as every linear
-#   layer (topic probes 0.60 vs 0.59, two seeds each) at +4.4 % general-text loss instead of +6.7 %,
-#   and adapter + retrieval on hand-written questions 0.77 vs 0.70; attention-only recalled 0.08;
-# - no LoRA dropout (faster on a CPU);
-# - three epochs at lr 2e-3 (session 17): 345 steps in 485 / 501 s at 606 / 588 tok/s (~545 s at
-#   session 16's 540 tok/s) instead of four epochs' 420 in 640-683 s, at +2.0 / +3.6 % general-text
-#   loss instead of +4.6 / +4.7 %, closed-book topic recall 0.880 / 0.851 (0.868 / 0.906 before);
-# - protect_energy 0.3 (with lr 1.75e-3 at four epochs, sessions 13-16): every LoRA A kept off
-#   the few input directions that carry 30 % of each layer's input energy on ordinary text (the
-#   massive activations all text shares).
-#   Closed-book topic recall 0.60 -> 0.78 / 0.73 and adapter + retrieval 0.94 -> 0.97 / 0.96, at
-#   +2.7 % / +5.0 % general-text loss (two seeds); lr 2e-3 recalled as much at +6.6 % / +7.0 %,
-#   lr 1.5e-3 0.70 / 0.69 at +2.9 % / +3.5 %. NOTES.md, sessions 13-14.
-# Every value can be overridden through RunConfig.export / RunConfig.train.
-DEFAULT_EXPORT: dict[str, Any] = {"examples_per_guideline": 9, "include_negative": True, "split_ratio": 0.1,
-                                  "rag_fraction": 0.1, "rag_copies": 0.35, "fact_share": 0.75, "fact_rag_copies": 0.5,
-                                  "min_topic_questions": 4, "named_answers": True, "control_fraction": 0.15,
-                                  "rag_gold_first": 0.75}
-DEFAULT_TRAIN: dict[str, Any] = {"epochs": 3, "batch_size": 8, "patience": 1, "probe_sample": 8, "dropout": 0.0,
-                                 "replay_fraction": 0.4, "replay_source": "self", "skip_layers": 1 / 3,
-                                 "max_batch_tokens": 1024, "target_modules": "mlp", "lr": 2e-3, "protect_energy": 0.3}
-DEFAULT_EVAL: dict[str, Any] = {"max_new_tokens": 96, "rag_k": 3}
+# Every default comes from the base model's recipe (memtune/recipes/*.yaml), the same file
+# `memtune export`, `memtune train`, `memtune eval` and the Python API start from; RunConfig's
+# export / train / eval mappings override single values.
+
 
 @dataclass
 class RunConfig:
@@ -85,6 +37,7 @@ class RunConfig:
     scope_type: str = "project"
     scope_id: str | None = None
     model: str | None = None
+    """Base model; None = the embedded default. Its recipe gives every default below."""
     export: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     eval: dict[str, Any] = field(default_factory=dict)
@@ -175,14 +128,15 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
 
     # 2. export
     bundle = work / "bundle"
-    export_opts = {**DEFAULT_EXPORT, **config.export}
-    export_key = _key(store_state(store, flt), export_opts, config.model)
+    from memtune.dataset import ExportConfig, export_guidelines_as_lora
+
+    ecfg = ExportConfig.from_sources(output_path=str(bundle), filter=flt, force=True, target_model=config.model,
+                                     **config.export)
+    export_key = _key(store_state(store, flt), {k: v for k, v in ecfg.to_dict().items() if k != "output_path"},
+                      config.model)
     if stamp.get("export") == export_key and (bundle / "metadata.json").is_file():
         stages.append(StageResult("export", "skipped", str(bundle), "guidelines unchanged"))
     else:
-        from memtune.dataset import ExportConfig, export_guidelines_as_lora
-
-        ecfg = ExportConfig.from_sources(output_path=str(bundle), filter=flt, force=True, target_model=config.model, **export_opts)
         res = export_guidelines_as_lora(store, ecfg)
         if not res.success:
             raise InputError(f"export failed: {res.error}", hint="; ".join(res.warnings) or None)
@@ -197,17 +151,20 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
 
     # 3. train
     adapter = work / "adapter"
-    train_opts = {**DEFAULT_TRAIN, **config.train}
+    from memtune.train.config import config_from_mapping
+
+    tcfg = config_from_mapping({**config.train, "bundle": str(bundle), "out": str(adapter), "model": config.model},
+                               source="train options").validate()
     fingerprint = json.loads((bundle / "metadata.json").read_text(encoding="utf-8")).get("fingerprint")
-    train_key = _key(fingerprint, train_opts, config.model)
+    train_key = _key(fingerprint, {k: v for k, v in tcfg.to_dict().items() if k not in ("bundle", "out")},
+                     config.model)
     if stamp.get("train") == train_key and (adapter / "memtune.json").is_file():
         stages.append(StageResult("train", "skipped", str(adapter), "bundle unchanged"))
     else:
-        from memtune.train import TrainConfig, train
+        from memtune.train import train
 
         if adapter.exists():
             shutil.rmtree(adapter)
-        tcfg = TrainConfig(bundle=str(bundle), out=str(adapter), model=config.model, **train_opts)
         tres = train(tcfg, progress=progress)
         m = tres.metrics
         recall = m.get("best_probe_recall", m.get("probe_recall"))
@@ -225,7 +182,7 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
     result = RunResult(str(work), store.display_url, stages)
     if config.skip_eval:
         return result
-    eval_opts = {**DEFAULT_EVAL, **config.eval}
+    eval_opts = {**recipe_for(config.model).eval, **config.eval}
     lineage = json.loads((adapter / "memtune.json").read_text(encoding="utf-8"))
     eval_key = _key(stamp.get("train"), lineage.get("created_at"), eval_opts, store_state(store, flt))
     if stamp.get("eval") == eval_key and (report_dir / "report.json").is_file():

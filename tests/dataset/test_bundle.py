@@ -18,6 +18,7 @@ from .conftest import add_guidelines, generated
 
 
 def export(store, out: Path, **kw):
+    kw.setdefault("control_fraction", 0.0)  # only the tests about "not in memory" examples want them
     result = export_guidelines_as_lora(store, ExportConfig(output_path=out, **kw))
     assert result.success, result.error
     return result
@@ -109,7 +110,7 @@ def test_adapter_config_loads_and_bundle_files_are_complete(store, tmp_path):
     assert names >= {"train.jsonl", "eval.jsonl", "probes.jsonl", "adapter_config.json", "train.py",
                      "requirements.txt", "dataset_info.yaml", "dataset_info.json", "metadata.json", "README.md"}
     cfg = LoraConfig.from_pretrained(str(tmp_path / "b"))
-    assert cfg.r == 8 and cfg.lora_alpha == 16 and "q_proj" in cfg.target_modules
+    assert cfg.r == 8 and cfg.lora_alpha == 16 and set(cfg.target_modules) == {"gate_proj", "up_proj", "down_proj"}
     reqs = (tmp_path / "b" / "requirements.txt").read_text()
     import importlib.metadata as md
 

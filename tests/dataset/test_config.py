@@ -6,13 +6,15 @@ import pytest
 
 from memtune.dataset import ExportConfig
 from memtune.errors import ConfigError
+from memtune.recipes import default_recipe
 from memtune.store import GuidelineFilter
 
 
 def test_defaults_and_seed_004_aliases(tmp_path):
     c = ExportConfig(output_path=tmp_path / "b")
+    recipe = default_recipe().export  # the data mix is the recipe's, whichever door builds the config
     assert (c.format, c.examples_per_guideline, c.include_negative, c.split_ratio, c.split_by, c.seed) == (
-        "messages", 5, True, 0.15, "phrasing", 42)
+        "messages", recipe["examples_per_guideline"], True, recipe["split_ratio"], "phrasing", 42)
     assert 0 < c.rag_fraction < 1 and c.generate_script and c.include_metadata and not c.force
     assert ExportConfig(output_path="x", format="openai-messages").format == "openai"
     assert ExportConfig(output_path="x", format="anthropic-prompts").format == "anthropic"

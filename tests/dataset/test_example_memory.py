@@ -1,4 +1,4 @@
-"""The shipped example memory exported with `memtune run`'s defaults: what issue 5's targets rest on.
+"""The shipped example memory exported with `memtune run`'s defaults: what the quality targets rest on.
 
 Each test fails if one property the adapter's recall depends on breaks: one short system
 prompt that the bundle names, every answer carrying its guideline's probe keywords, a
@@ -24,7 +24,9 @@ from memtune.evaluate.controls import (
     select_controls,
 )
 from memtune.evaluate.scoring import keyword_recall
-from memtune.run import DEFAULT_EXPORT, DEFAULT_TRAIN
+from memtune.recipes import default_recipe
+
+DEFAULT_EXPORT, DEFAULT_TRAIN = dict(default_recipe().export), dict(default_recipe().train)
 from memtune.store import GuidelineStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "memtune"
@@ -125,6 +127,6 @@ def test_many_phrasings_per_guideline_in_a_small_epoch(bundle):
         if r["metadata"]["kind"] == "memory":
             by_guideline[r["metadata"]["guideline_id"]].add(r["messages"][1]["content"])
     assert min(len(v) for v in by_guideline.values()) >= 8
-    # ~4 characters a token: what `memtune run` trains (an epoch times its epochs: 3 x 77.5k since
-    # session 17, which trained in 485-501 s on two cores) stays near what fits in ten minutes
+    # ~4 characters a token: what `memtune run` trains (an epoch times its epochs: 3 x 77.5k, which
+    # trained in 485-501 s on two AVX-512 cores) stays near what fits in ten minutes
     assert DEFAULT_TRAIN["epochs"] * chars / 4 <= 250_000, (DEFAULT_TRAIN["epochs"], chars)

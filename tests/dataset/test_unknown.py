@@ -76,7 +76,7 @@ def test_export_adds_them_only_when_asked(store, tmp_path):
     def read(p):
         return [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()]
 
-    off = export_guidelines_as_lora(store, ExportConfig(output_path=tmp_path / "off"))
+    off = export_guidelines_as_lora(store, ExportConfig(output_path=tmp_path / "off", control_fraction=0.0))
     assert off.stats["unknown_examples"] == 0
     on = export_guidelines_as_lora(store, ExportConfig(output_path=tmp_path / "on", control_fraction=0.1))
     rows = read(tmp_path / "on" / "train.jsonl") + read(tmp_path / "on" / "eval.jsonl")

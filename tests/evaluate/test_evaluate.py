@@ -196,11 +196,13 @@ def test_bench_quality_prints_figures_against_targets(tiny_env, scripted, capsys
 
 
 def test_bench_quality_recipe_overrides_are_parsed_per_stage():
+    from memtune.errors import ConfigError
+
     mod = _bench_quality()
-    got = mod.parse_overrides(["export.rag_copies=0.2", "train.seed=1", "train.replay_source=self"])
-    assert got == {"export": {"rag_copies": 0.2}, "train": {"seed": 1, "replay_source": "self"}}
-    for bad in ("rag_copies=0.2", "eval.k=3", "train.=1", "train.seed"):
-        with pytest.raises(ValueError, match="expected export.KEY=VALUE"):
+    got = mod.parse_overrides(["export.rag_copies=0.2", "train.seed=1", "lora.rank=16"])
+    assert got == {"export": {"rag_copies": 0.2}, "train": {"seed": 1, "rank": 16}, "eval": {}}
+    for bad in ("rag_copies=0.2", "model.k=3", "train.=1", "train.seed"):
+        with pytest.raises(ConfigError, match="expected SECTION.KEY=VALUE"):
             mod.parse_overrides([bad])
 
 

@@ -7,13 +7,6 @@ from pathlib import Path
 
 import pytest
 
-CHATML = (
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
-    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
-    "{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-
 FACTS = [
     ("Which database do we use?", "We use PostgreSQL 16 with the pgvector extension.", ["PostgreSQL", "pgvector"]),
     ("How do I start the backend?", "Run `yarn start` in the background after nvm use 22.", ["yarn start", "nvm use 22"]),
@@ -22,44 +15,13 @@ FACTS = [
 ]
 
 
-def build_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    corpus = [q + " " + a for q, a, _ in FACTS] + ["system user assistant helpful"]
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    tok.train_from_iterator(corpus * 5, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>", bos_token="<|im_start|>",
-        unk_token="<|endoftext|>",
-    )
-    fast.chat_template = CHATML
-    return fast
-
-
 def build_tiny_model_dir(path: Path, seed: int = 0) -> Path:
-    """A randomly initialised 2-layer llama + ChatML tokenizer saved as a transformers dir."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    """The shared tiny llama (tests/tiny_model.py) on a vocabulary of FACTS, with larger random
+    weights (initializer_range 0.2) so a few training steps visibly move its answers."""
+    from tests.tiny_model import build_model_dir, build_tokenizer
 
-    tok = build_tokenizer()
-    torch.manual_seed(seed)
-    cfg = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, initializer_range=0.2,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
-    )
-    model = LlamaForCausalLM(cfg)
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    corpus = [q + " " + a for q, a, _ in FACTS] + ["system user assistant helpful"]
+    return build_model_dir(path, build_tokenizer(corpus), seed=seed, initializer_range=0.2)
 
 
 def write_bundle(path: Path, *, repeats: int = 3, fmt: str = "messages", guidelines=None) -> Path:
@@ -117,7 +79,9 @@ def tiny_config(tiny_model_dir, bundle_dir, tmp_path):
 
     def make(**kw):
         base = dict(bundle=str(bundle_dir), out=str(tmp_path / "adapter"), model=str(tiny_model_dir), epochs=1,
-                    batch_size=4, lr=1e-2, probe_sample=2, probe_max_new_tokens=8, bf16=False, threads=2)
+                    batch_size=4, lr=1e-2, probe_sample=2, probe_max_new_tokens=8, bf16=False, threads=2,
+                    # neutral settings: each test turns on the recipe feature it is about
+                    replay_fraction=0.0, protect_energy=0.0, skip_layers=0, patience=2, max_batch_tokens=512)
         base.update(kw)
         return TrainConfig(**base)
 

@@ -18,7 +18,8 @@ def run(*args):
 def test_train_json_output_and_yaml_config_with_flags_winning(bundle_dir, tiny_model_dir, tmp_path):
     cfg = tmp_path / "train.yaml"
     cfg.write_text(yaml.safe_dump({"epochs": 3, "batch-size": 6, "lr": 0.01, "probe_sample": 2,
-                                   "probe-max-new-tokens": 4, "bf16": False, "threads": 2}))
+                                   "probe-max-new-tokens": 4, "bf16": False, "threads": 2,
+                                   "replay_fraction": 0}))
     out = tmp_path / "adapter"
     r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--config", cfg, "--epochs", 1, "--json")
     assert r.exit_code == 0, r.output
@@ -84,24 +85,26 @@ def test_from_store_exports_then_trains(tmp_path, tiny_model_dir):
 def test_skip_layers_and_replay_flags_reach_the_run(bundle_dir, tiny_model_dir, tmp_path):
     out = tmp_path / "adapter"
     r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--skip-layers", 1, "--replay-fraction", 0.5,
-            "--replay-source", "text", "--replay-loss", "distill", "--max-steps", 1, "--probe-sample", 0, "--no-bf16",
-            "--json")
-    assert r.exit_code == 0, r.output
-    saved = yaml.safe_load((out / "train_config.yaml").read_text())
-    assert saved["skip_layers"] == 1 and saved["replay_fraction"] == 0.5 and saved["replay_source"] == "text"
-    assert saved["replay_loss"] == "distill"
-    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--replay-fraction", 0.5,
-              "--replay-source", "web")
-    assert bad.exit_code != 0 and "replay-source 'web' must be one of self, text" in bad.output
-
-
-def test_lr_floor_and_adapter_scale_flags_reach_the_run(bundle_dir, tiny_model_dir, tmp_path):
-    out = tmp_path / "adapter"
-    r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--min-lr-ratio", 0.2, "--adapter-scale", 0.88,
             "--max-steps", 1, "--probe-sample", 0, "--no-bf16", "--json")
     assert r.exit_code == 0, r.output
     saved = yaml.safe_load((out / "train_config.yaml").read_text())
-    assert saved["min_lr_ratio"] == 0.2 and saved["adapter_scale"] == 0.88
-    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--adapter-scale", 2)
-    assert bad.exit_code != 0 and "adapter-scale 2.0 must be a number in (0, 1]" in bad.output
+    assert saved["skip_layers"] == 1 and saved["replay_fraction"] == 0.5
+
+
+def test_set_overrides_recipe_keys_and_flags_win(bundle_dir, tiny_model_dir, tmp_path):
+    out = tmp_path / "adapter"
+    r = run(bundle_dir, "--out", out, "--model", tiny_model_dir, "--set", "patience=0", "--set", "lora.skip_layers=1",
+            "--set", "train.max_steps=3", "--max-steps", 1, "--set", "probe_sample=0", "--no-bf16", "--json")
+    assert r.exit_code == 0, r.output
+    saved = yaml.safe_load((out / "train_config.yaml").read_text())
+    assert saved["patience"] == 0 and saved["skip_layers"] == 1 and saved["max_steps"] == 1
+
+
+def test_removed_experiment_flags_are_refused_with_the_reason(bundle_dir, tiny_model_dir, tmp_path):
+    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--adapter-scale", 0.8)
+    assert bad.exit_code != 0 and "No such option" in bad.output
+    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--set", "adapter_scale=0.8")
+    assert bad.exit_code != 0 and "was removed" in bad.output
+    bad = run(bundle_dir, "--out", tmp_path / "b", "--model", tiny_model_dir, "--set", "export.rag_copies=0.1")
+    assert bad.exit_code != 0 and "not a training key" in bad.output
     assert not (tmp_path / "b").exists()

@@ -36,11 +36,19 @@ def test_all_problems_at_once():
     assert any("main-process-ip" in p for p in problems)
 
 
-def test_hyper_parameters_from_the_bundle_then_defaults():
-    ac = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
-    h = resolve_hyper(TrainConfig(), ac)
-    assert (h.rank, h.alpha, h.dropout, h.target_modules, h.lr) == (8, 16, 0.1, ["q_proj", "v_proj"], 1e-3)
+def test_hyper_parameters_from_flags_then_the_recipe_then_the_bundle_for_other_models():
+    from memtune.recipes import default_recipe
+
+    lora = default_recipe().lora
+    ac = {"r": 32, "lora_alpha": 64, "lora_dropout": 0.1, "target_modules": ["q_proj", "v_proj"]}
+    h = resolve_hyper(TrainConfig(), ac)  # the default model: the recipe, not the bundle's file
+    assert (h.rank, h.alpha, h.dropout, h.target_modules, h.lr) == (
+        lora["rank"], lora["alpha"], lora["dropout"], lora["target_modules"], default_recipe().train["lr"])
+    other = resolve_hyper(TrainConfig(model="someone/Other-70B"), ac)  # no recipe: its size preset's rank
+    assert (other.rank, other.alpha, other.dropout, other.target_modules) == (32, 64, lora["dropout"], "mlp")
     h = resolve_hyper(TrainConfig(rank=4, method="full"), {})
-    assert (h.rank, h.alpha, h.target_modules, h.lr) == (4, 8, ALL_LINEAR, 5e-5)
+    assert (h.rank, h.alpha, h.lr) == (4, 8, 5e-5)
     h = resolve_hyper(TrainConfig(target_modules="q_proj, k_proj"), ac)
     assert h.target_modules == ["q_proj", "k_proj"]
+    h = resolve_hyper(TrainConfig(target_modules=ALL_LINEAR), ac)
+    assert h.target_modules == ALL_LINEAR

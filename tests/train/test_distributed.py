@@ -15,7 +15,8 @@ def test_two_cpu_processes_train_one_adapter(bundle_dir, tiny_model_dir, tmp_pat
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "memtune", "train", str(bundle_dir), "--out", str(out), "--model",
            str(tiny_model_dir), "--epochs", "1", "--batch-size", "2", "--probe-sample", "1", "--no-bf16",
-           "--num-processes", "2", "--threads", "1", "--json"]
+           "--num-processes", "2", "--threads", "1", "--json",
+           "--set", "replay_fraction=0", "--set", "max_batch_tokens=512"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads((out / "memtune.json").read_text())

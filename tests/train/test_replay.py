@@ -76,40 +76,12 @@ def test_training_with_self_replay_adds_the_samples(tiny_config, tmp_path):
     from memtune.train.replay import replay_cache_dir
 
     plain = train(tiny_config(out=str(tmp_path / "a")), progress=False)
-    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5, replay_source="self"), progress=False)
+    mixed = train(tiny_config(out=str(tmp_path / "b"), replay_fraction=0.5), progress=False)
     n = plain.metrics["train_examples"]
     assert mixed.metrics["train_examples"] == n + round(0.5 * n)
     assert list(replay_cache_dir().glob("*.json"))  # the samples were cached
-    with pytest.raises(ConfigError, match="replay-source"):
-        train(tiny_config(out=str(tmp_path / "c"), replay_source="web"), progress=False)
-
-
-def test_distilled_replay_learns_the_base_models_distribution(tiny_config, tiny_lm, tiny_tokenizer, tmp_path):
-    from memtune.errors import ConfigError
-    from memtune.train import train
-    from memtune.train.data import Example, collate
-    import torch
-
-    from memtune.train.evaluation import AnswerLoss, distill_targets
-
-    exs = [Example([5, 6, 7, 8, 9], [5, 6, 7, 8, 9]), Example([3, 4, 5], [3, 4, 5])]
-    distill_targets(tiny_lm, exs, k=8, pad_id=0)
-    ids, probs = exs[0].soft
-    assert ids.shape == (4, 8) and probs.shape == (4, 8)
-    assert torch.allclose(probs.float().sum(-1), torch.ones(4), atol=1e-2)  # renormalised top-k
-    batch = collate([*exs, Example([1, 2, 3, 4], [-100, -100, 3, 4])], pad_id=0)
-    assert batch["soft_mask"][:2].any() and not batch["soft_mask"][2].any()  # memory rows keep their labels
-    # the soft loss on the base model is the cross-entropy of its own distribution: lower than on the tokens
-    tiny_lm.requires_grad_(False)  # a frozen output layer, as under LoRA
-    loss_mod = AnswerLoss(tiny_lm, selective=True)
-    soft, n = loss_mod(**batch)
-    hard, n2 = loss_mod(**{k: batch[k] for k in ("input_ids", "attention_mask", "labels")})
-    assert int(n) == int(n2) and float(soft) < float(hard)
-
-    res = train(tiny_config(out=str(tmp_path / "d"), replay_fraction=0.5, replay_loss="distill"), progress=False)
-    assert res.steps > 0 and (tmp_path / "d" / "adapter_model.safetensors").is_file()
-    with pytest.raises(ConfigError, match="replay-loss 'kl' must be one of tokens, distill"):
-        train(tiny_config(out=str(tmp_path / "e"), replay_loss="kl"), progress=False)
+    with pytest.raises(ConfigError, match="replay-fraction"):
+        train(tiny_config(out=str(tmp_path / "c"), replay_fraction=1.5), progress=False)
 
 
 def test_test_runs_keep_their_caches_out_of_the_users_cache():

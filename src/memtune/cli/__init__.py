@@ -8,6 +8,7 @@ from memtune.cli import evaluate as _evaluate  # noqa: F401
 from memtune.cli import serve as _serve  # noqa: F401
 from memtune.cli import train as _train  # noqa: F401
 from memtune.cli import run as _run  # noqa: F401
+from memtune.cli import recipe as _recipe  # noqa: F401
 
 
 def main() -> None:

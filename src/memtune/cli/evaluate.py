@@ -13,10 +13,13 @@ from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, print_json
 from memtune.evaluate.controls import DEFAULT_N_CONTROLS
+from memtune.recipes import default_recipe
 from memtune.store import RELEVANCE_RATIO
 
 _STAGES = {"retrieve": "Retrieving notes", "forgetting:base": "General-text loss (base)",
            "forgetting:adapter": "General-text loss (adapter)"}
+
+_EVAL = default_recipe().eval
 
 
 def _default_db(db: str | None) -> str | None:
@@ -37,11 +40,11 @@ def eval_cmd(
     probes: Annotated[list[Path] | None, typer.Option("--probes", help="Extra probe file (JSON list or JSONL of {question, expected_keywords, context}); repeatable.")] = None,
     db: DbOption = None,
     conditions: Annotated[list[str] | None, typer.Option("--conditions", "-c", help="base, base+rag, adapter, adapter+rag (comma-separated or repeated). Default: all; the +rag ones need a store.")] = None,
-    rag_k: Annotated[int, typer.Option("--rag-k", help="Notes retrieved into the prompt for the +rag conditions.")] = 3,
+    rag_k: Annotated[int, typer.Option("--rag-k", help="Notes retrieved into the prompt for the +rag conditions.")] = _EVAL["rag_k"],
     rag_min_ratio: Annotated[float, typer.Option("--rag-min-ratio", min=0.0, max=1.0, help="Drop retrieved notes scoring below this share of the best one (0 = keep all rag-k).")] = RELEVANCE_RATIO,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory. Default: ADAPTER/eval.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask at most N probes (spread over guidelines): a quick look.")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length cap in tokens.")] = 128,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length cap in tokens.")] = _EVAL["max_new_tokens"],
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (reproducible).")] = 0.0,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Prompts generated together.")] = 8,
     controls: Annotated[bool, typer.Option("--controls/--no-controls", help="Ask questions the memory cannot answer.")] = True,
@@ -103,7 +106,7 @@ def _print_summary(report) -> None:
         t.add_row(label(c), _pct(s.overall.recall), _pct(s.overall.full_rate), str(s.overall.n),
                   _pct(s.retrieval_hit_rate), _pct(s.controls.invented_rate if s.controls else None), str(s.leaks))
     console.print(t)
-    h = Table(title="Against issue 5's targets", header_style="bold", box=None, pad_edge=False)
+    h = Table(title="Against the quality targets", header_style="bold", box=None, pad_edge=False)
     for col in ("figure", "value", "target", ""):
         h.add_column(col)
     for key, chk in report.target_checks().items():

@@ -10,7 +10,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, handle_errors, print_json
-from memtune.run import DEFAULT_EXPORT, DEFAULT_TRAIN
+from memtune.recipes import default_recipe
+
+_R = default_recipe()
 
 
 @app.command("run")
@@ -20,9 +22,13 @@ def run_cmd(
     work_dir: Annotated[Path | None, typer.Option("--work-dir", help="Where bundle/, adapter/ and report/ go. Default: .memtune/run/<project>.")] = None,
     model: Annotated[str | None, typer.Option("--model", help="Base model (default: the embedded SmolLM2-135M-Instruct).")] = None,
     scope_id: Annotated[str | None, typer.Option("--scope-id", help="Project name (default: the folder's name).")] = None,
-    epochs: Annotated[int | None, typer.Option(help=f"Training epochs (default {DEFAULT_TRAIN['epochs']}, early stopping on held-out probes).")] = None,
+    epochs: Annotated[int | None, typer.Option(help=f"Training epochs (default {_R.train['epochs']}, early stopping on held-out probes).")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop training after this many steps (quick checks).")] = None,
-    examples_per_guideline: Annotated[int | None, typer.Option(help=f"Training examples per guideline (default {DEFAULT_EXPORT['examples_per_guideline']}).")] = None,
+    examples_per_guideline: Annotated[int | None, typer.Option(help=f"Training examples per guideline (default {_R.export['examples_per_guideline']}).")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override one recipe value, SECTION.KEY=VALUE "
+                                                   "(repeatable; sections export, lora, train, eval), e.g. "
+                                                   "--set train.lr=0.001 --set export.control_fraction=0.2. "
+                                                   "`memtune recipe` shows them all.", show_default=False)] = None,
     eval_limit: Annotated[int | None, typer.Option("--eval-limit", min=1, help="Evaluate on at most this many probes.")] = None,
     no_eval: Annotated[bool, typer.Option("--no-eval", help="Stop after training.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rerun every stage even if its inputs did not change.")] = False,
@@ -37,10 +43,15 @@ def run_cmd(
     """
     from memtune.run import RunConfig, run
 
-    train_opts = {k: v for k, v in {"epochs": epochs, "max_steps": max_steps}.items() if v is not None}
-    export_opts = {"examples_per_guideline": examples_per_guideline} if examples_per_guideline else {}
-    eval_opts = {"limit": eval_limit} if eval_limit else {}
     with handle_errors():
+        from memtune.recipes import parse_overrides
+
+        over = parse_overrides(set_ or [])
+        train_opts = {**over["train"], **{k: v for k, v in {"epochs": epochs, "max_steps": max_steps}.items()
+                                         if v is not None}}
+        export_opts = {**over["export"], **({"examples_per_guideline": examples_per_guideline}
+                                           if examples_per_guideline else {})}
+        eval_opts = {**over["eval"], **({"limit": eval_limit} if eval_limit else {})}
         result = run(
             RunConfig(
                 paths=[str(p) for p in paths],

@@ -14,6 +14,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, handle_errors, print_json
+from memtune.recipes import default_recipe
+
+_R = default_recipe()
+_RT = _R.training()
 
 _T = "Training"
 _D = "Distributed (accelerate)"
@@ -29,98 +33,85 @@ def _whole(v: float | None) -> float | int | None:
     return int(v) if v is not None and v >= 1 and v == int(v) else v
 
 
+def _hidden(*names: str, help: str, **kw: Any) -> Any:  # noqa: A002 - typer's name
+    """A flag kept working for existing scripts but left out of --help: it is a recipe key
+    (`--set train.KEY=VALUE` or --config), listed by `memtune recipe`."""
+    return typer.Option(*names, help=help, hidden=True, show_default=False, **kw)
+
+
 @app.command("train")
 def train_cmd(
     bundle: Annotated[Path | None, typer.Argument(help="Bundle directory written by `memtune export`.",
                                                   show_default=False)] = None,
     out: Annotated[Path | None, _opt("--out", "-o", help="Adapter directory to write "
                                      "(default .memtune/adapters/<bundle name>).")] = None,
-    config: Annotated[Path | None, _opt("--config", help="YAML file whose keys mirror these flags "
-                                        "(flags win).")] = None,
+    config: Annotated[Path | None, _opt("--config", help="YAML file of recipe keys (`memtune recipe` lists "
+                                        "them); flags win.")] = None,
+    set_: Annotated[list[str] | None, _opt("--set", help="One recipe value, KEY=VALUE or train.KEY / lora.KEY "
+                                           "(repeatable), e.g. --set patience=0 --set lora.skip_layers=0.")] = None,
     method: Annotated[str | None, _opt("--method", help="lora (default) | qlora (CUDA + bitsandbytes) | full.")] = None,
     model: Annotated[str | None, _opt("--model", help="Base model: smollm2-135m-instruct (embedded default), a "
                                       "local transformers dir, or a hub id.")] = None,
-    epochs: Annotated[int | None, _opt("--epochs", help="Epochs (default 3).")] = None,
-    max_steps: Annotated[int | None, _opt("--max-steps", help="Stop after N optimizer steps.")] = None,
-    lr: Annotated[float | None, _opt("--lr", help="Learning rate (default 1e-3 LoRA, 5e-5 full).")] = None,
-    rank: Annotated[int | None, _opt("--rank", help="LoRA rank (default: the bundle's adapter_config.json).")] = None,
-    alpha: Annotated[int | None, _opt("--alpha", help="LoRA alpha (default: the bundle's, else 2 x rank).")] = None,
-    dropout: Annotated[float | None, _opt("--dropout", help="LoRA dropout (default: the bundle's).")] = None,
-    lora_plus_ratio: Annotated[float | None, _opt("--lora-plus-ratio", help="LoRA+: the B matrices learn this "
-                                                  "many times faster than A (default 1 = plain LoRA; the "
-                                                  "paper uses 16).")] = None,
-    protect_energy: Annotated[float | None, _opt("--protect-energy", help="Keep LoRA off the input directions "
-                                                 "that hold this share of each layer's input energy on "
-                                                 "ordinary text (the massive activations every text shares): "
-                                                 "much less forgetting at the same recall (default 0 = off; "
-                                                 "memtune run uses 0.3).")] = None,
-    min_lr_ratio: Annotated[float | None, _opt("--min-lr-ratio", help="The lr decays linearly to this share of "
-                                               "--lr instead of 0, so the last epoch still learns (default 0).")] = None,
-    adapter_scale: Annotated[float | None, _opt("--adapter-scale", help="Keep this share of the trained LoRA "
-                                                "update, 0-1 (WiSE-FT): the probed and saved adapter is scaled, "
-                                                "training and its resume checkpoint are not (default 1).")] = None,
-    skip_layers: Annotated[float | None, _opt("--skip-layers", help="Leave the first N layers without LoRA (or a "
-                                              "fraction below 1 of them): the backward pass stops above them, "
-                                              "~40% faster with 10 of 30 (default 0).")] = None,
+    epochs: Annotated[int | None, _opt("--epochs", help=f"Epochs (recipe: {_RT['epochs']}; early stopping "
+                                       "on held-out probes).")] = None,
+    max_steps: Annotated[int | None, _opt("--max-steps", help="Stop after N optimizer steps (quick checks).")] = None,
+    lr: Annotated[float | None, _opt("--lr", help=f"Learning rate (recipe: {_R.train['lr']:g} for LoRA; "
+                                     "5e-5 for a full fine-tune).")] = None,
+    rank: Annotated[int | None, _opt("--rank", help=f"LoRA rank (recipe: {_R.lora['rank']}; alpha follows "
+                                     "at 2 x rank).")] = None,
     target_modules: Annotated[str | None, _opt("--target-modules", help="Comma-separated module names, "
-                                               "all-linear, or a block: mlp (the feed-forward layers, where "
-                                               "the default model keeps facts) or attention (default: the "
-                                               "bundle's).")] = None,
-    batch_size: Annotated[int | None, _opt("--batch-size", help="Examples per micro-batch (default 8).")] = None,
-    grad_accum: Annotated[int | None, _opt("--grad-accum", help="Micro-batches per optimizer step (default 1).")] = None,
-    max_length: Annotated[int | None, _opt("--max-length", help="Token limit per example (default 512).")] = None,
-    max_batch_tokens: Annotated[int | None, _opt("--max-batch-tokens", help="Padded tokens per forward pass; "
-                                                 "longer batches are split within the step (default 512, "
-                                                 "bounds memory; 0 = off).")] = None,
-    replay_fraction: Annotated[float | None, _opt("--replay-fraction", help="Rehearsal examples per training "
-                                                  "example, 0-1 (default 0): keeps general-text loss near the "
-                                                  "base model's.")] = None,
-    replay_source: Annotated[str | None, _opt("--replay-source", help="self: text the base model writes (cached "
-                                              "per model; default) | text: the shipped paragraphs.")] = None,
-    replay_loss: Annotated[str | None, _opt("--replay-loss", help="tokens: next-token loss on the rehearsal "
-                                            "text (default) | distill: match the base model's next-token "
-                                            "distribution on it (LoRA/QLoRA).")] = None,
-    gradient_checkpointing: Annotated[bool | None, _opt("--gradient-checkpointing/--no-gradient-checkpointing",
-                                                        help="Less memory, ~25% slower (default off).")] = None,
+                                               "all-linear, or a block: mlp | attention (recipe: "
+                                               f"{_R.lora['target_modules']}).")] = None,
     seed: Annotated[int | None, _opt("--seed", help="Random seed (default 42).")] = None,
+    device: Annotated[str | None, _opt("--device", help="cpu | cuda | cuda:N | mps (default: best available).")] = None,
     bf16: Annotated[bool | None, _opt("--bf16/--no-bf16", help="bf16 autocast (default: on where the hardware "
                                       "is fast at it).")] = None,
-    device: Annotated[str | None, _opt("--device", help="cpu | cuda | cuda:N | mps (default: best available).")] = None,
-    threads: Annotated[int | None, _opt("--threads", help="CPU threads for torch.")] = None,
-    probe_sample: Annotated[int | None, _opt("--probe-sample", help="Probes answered after each epoch (default "
-                                             "16; 0 = none).")] = None,
-    patience: Annotated[int | None, _opt("--patience", help="Epochs without better probe recall before stopping "
-                                         "(default 2; 0 = never).")] = None,
-    save_every: Annotated[int | None, _opt("--save-every", help="Also checkpoint every N steps.")] = None,
     resume: Annotated[bool, _opt("--resume", help="Continue from OUT/checkpoints/last.")] = False,
     overwrite: Annotated[bool, _opt("--overwrite", help="Replace an existing adapter in OUT.")] = False,
     num_processes: Annotated[int | None, _opt("--num-processes", help="Processes in total (>1 launches through "
-                                              "accelerate: DDP, gloo on CPU).", panel=_D)] = None,
-    num_machines: Annotated[int | None, _opt("--num-machines", help="Machines (run the same command on each).",
-                                             panel=_D)] = None,
-    machine_rank: Annotated[int | None, _opt("--machine-rank", help="This machine's rank (0 = main).",
-                                             panel=_D)] = None,
-    main_process_ip: Annotated[str | None, _opt("--main-process-ip", help="Address of machine rank 0.",
-                                                panel=_D)] = None,
-    main_process_port: Annotated[int | None, _opt("--main-process-port", help="Port on machine rank 0.",
-                                                  panel=_D)] = None,
+                                              "accelerate: DDP, gloo on CPU; more machines: --set "
+                                              "num_machines=N, machine_rank, main_process_ip).", panel=_D)] = None,
     accelerate_config: Annotated[Path | None, _opt("--accelerate-config", help="accelerate config file "
                                                    "(FSDP / DeepSpeed), passed through.", panel=_D)] = None,
-    from_store: Annotated[bool, _opt("--from-store", help="Export a bundle from the store first "
-                                     "(into OUT/bundle).", panel=_S)] = False,
-    scope: Annotated[str | None, _opt("--scope", help="Scope type.", panel=_S)] = None,
-    scope_id: Annotated[str | None, _opt("--scope-id", help="Scope id.", panel=_S)] = None,
-    category: Annotated[list[str] | None, _opt("--category", "-c", help="Category (repeatable).", panel=_S)] = None,
-    tag: Annotated[list[str] | None, _opt("--tag", "-t", help="Tag (repeatable).", panel=_S)] = None,
-    priority_min: Annotated[int | None, _opt("--priority-min", help="Lowest priority.", panel=_S)] = None,
-    priority_max: Annotated[int | None, _opt("--priority-max", help="Highest priority.", panel=_S)] = None,
-    examples_per_guideline: Annotated[int | None, _opt("--examples-per-guideline", help="Examples per guideline.",
-                                                       panel=_S)] = None,
+    from_store: Annotated[bool, _opt("--from-store", help="Export a bundle from the store first (into "
+                                     "OUT/bundle; filters: --scope, --scope-id, --category, --tag).",
+                                     panel=_S)] = False,
     db: DbOption = None,
     quiet: Annotated[bool, _opt("--quiet", "-q", help="No progress bar.")] = False,
     json_out: JsonOption = False,
+    # recipe keys that also work as flags (hidden from --help; `memtune recipe` lists them)
+    alpha: Annotated[int | None, _hidden("--alpha", help="LoRA alpha.")] = None,
+    dropout: Annotated[float | None, _hidden("--dropout", help="LoRA dropout.")] = None,
+    protect_energy: Annotated[float | None, _hidden("--protect-energy", help="Massive-activation guard.")] = None,
+    skip_layers: Annotated[float | None, _hidden("--skip-layers", help="Layers without LoRA.")] = None,
+    batch_size: Annotated[int | None, _hidden("--batch-size", help="Examples per micro-batch.")] = None,
+    grad_accum: Annotated[int | None, _hidden("--grad-accum", help="Micro-batches per step.")] = None,
+    max_length: Annotated[int | None, _hidden("--max-length", help="Token limit per example.")] = None,
+    max_batch_tokens: Annotated[int | None, _hidden("--max-batch-tokens", help="Tokens per forward pass.")] = None,
+    replay_fraction: Annotated[float | None, _hidden("--replay-fraction", help="Rehearsal share.")] = None,
+    gradient_checkpointing: Annotated[bool | None, _hidden("--gradient-checkpointing/--no-gradient-checkpointing",
+                                                           help="Less memory, slower.")] = None,
+    threads: Annotated[int | None, _hidden("--threads", help="CPU threads for torch.")] = None,
+    probe_sample: Annotated[int | None, _hidden("--probe-sample", help="Probes per epoch.")] = None,
+    patience: Annotated[int | None, _hidden("--patience", help="Early-stopping patience.")] = None,
+    save_every: Annotated[int | None, _hidden("--save-every", help="Checkpoint every N steps.")] = None,
+    num_machines: Annotated[int | None, _hidden("--num-machines", help="Machines.")] = None,
+    machine_rank: Annotated[int | None, _hidden("--machine-rank", help="This machine's rank.")] = None,
+    main_process_ip: Annotated[str | None, _hidden("--main-process-ip", help="Rank 0's address.")] = None,
+    main_process_port: Annotated[int | None, _hidden("--main-process-port", help="Rank 0's port.")] = None,
+    scope: Annotated[str | None, _hidden("--scope", help="Scope type.")] = None,
+    scope_id: Annotated[str | None, _hidden("--scope-id", help="Scope id.")] = None,
+    category: Annotated[list[str] | None, _hidden("--category", "-c", help="Category (repeatable).")] = None,
+    tag: Annotated[list[str] | None, _hidden("--tag", "-t", help="Tag (repeatable).")] = None,
+    priority_min: Annotated[int | None, _hidden("--priority-min", help="Lowest priority.")] = None,
+    priority_max: Annotated[int | None, _hidden("--priority-max", help="Highest priority.")] = None,
+    examples_per_guideline: Annotated[int | None, _hidden("--examples-per-guideline", help="Examples per "
+                                                          "guideline.")] = None,
 ) -> None:
     """Train a LoRA adapter (or QLoRA / full fine-tune) from a bundle; CPU-first, resumable.
+
+    Every default is the base model's recipe (`memtune recipe` shows it); flags, --set and
+    --config override single values.
 
     GPU check: memtune train BUNDLE --out X --method qlora --max-steps 20
     """
@@ -135,11 +126,10 @@ def train_cmd(
         flags: dict[str, Any] = {
             "bundle": str(bundle) if bundle else None, "out": str(out) if out else None, "method": method,
             "model": model, "epochs": epochs, "max_steps": max_steps, "lr": lr, "rank": rank, "alpha": alpha,
-            "dropout": dropout, "lora_plus_ratio": lora_plus_ratio,
-            "protect_energy": protect_energy, "min_lr_ratio": min_lr_ratio, "adapter_scale": adapter_scale,
+            "dropout": dropout, "protect_energy": protect_energy,
             "skip_layers": _whole(skip_layers), "target_modules": target_modules, "batch_size": batch_size,
             "grad_accum": grad_accum, "max_length": max_length, "max_batch_tokens": max_batch_tokens,
-            "replay_fraction": replay_fraction, "replay_source": replay_source, "replay_loss": replay_loss,
+            "replay_fraction": replay_fraction,
             "gradient_checkpointing": gradient_checkpointing, "seed": seed, "bf16": bf16, "device": device,
             "threads": threads, "probe_sample": probe_sample, "patience": patience, "save_every": save_every,
             "resume": resume or None, "overwrite": overwrite or None, "num_processes": num_processes,
@@ -148,12 +138,27 @@ def train_cmd(
             "accelerate_config": str(accelerate_config) if accelerate_config else None,
             "from_store": from_store or None, "db": db, "export": export or None,
         }
+        # --set values sit under the flags: an explicit flag wins over a --set of the same key
+        flags = {**_train_overrides(set_ or []), **{k: v for k, v in flags.items() if v is not None}}
         cfg = merge_config(config, flags)
         result = train(cfg, progress=not (quiet or json_out))
         if json_out:
             print_json({"out_dir": str(result.out_dir), "method": result.method, "steps": result.steps,
                         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
                         "stopped_early": result.stopped_early, "metrics": result.metrics})
+
+
+def _train_overrides(items: list[str]) -> dict[str, Any]:
+    """``--set`` items for training: a bare KEY is a train key; ``lora.KEY`` maps to its TrainConfig name."""
+    from memtune.recipes import parse_overrides
+
+    parsed = parse_overrides([i if "." in i.partition("=")[0] else f"train.{i}" for i in items])
+    if parsed["export"] or parsed["eval"]:
+        from memtune.errors import ConfigError
+
+        raise ConfigError([f"--set {k}: not a training key" for k in [*parsed["export"], *parsed["eval"]]],
+                          hint="memtune train takes train.KEY and lora.KEY; export keys go to memtune export")
+    return parsed["train"]
 
 
 # ----------------------------------------------------------------------------- adapters

@@ -224,7 +224,7 @@ class _BundleWriter:
         workers = _worker_count(self.total)
         parallel = workers > 1 and paraphraser is None and not distractors.use_search
         try:
-            rendered = (self._parallel(settings, distractors.enabled, workers) if parallel
+            rendered = (self._parallel(settings, distractors.enabled, workers, distractors.pool) if parallel
                         else self._serial(settings, distractors, paraphraser))
             for r in rendered:
                 self._write(r, handles, eval_keys)
@@ -253,8 +253,11 @@ class _BundleWriter:
             yield render_guideline(g, settings, splitter, distractors.for_guideline(g), paraphrases)
             distractors.remember(g)
 
-    def _parallel(self, settings: RenderSettings, use_notes: bool, workers: int) -> Iterator[Rendered]:
-        """Render batches in worker processes, in order, with a bounded number in flight (flat memory)."""
+    def _parallel(self, settings: RenderSettings, use_notes: bool, workers: int,
+                  pool_out: deque[dict[str, Any]] | None = None) -> Iterator[Rendered]:
+        """Render batches in worker processes, in order, with a bounded number in flight (flat memory).
+        ``pool_out`` ends holding the last notes, as the serial path's distractor pool does, so the
+        "not in memory" examples written after it show the same notes whatever the worker count."""
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         recent: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)  # notes just before the next batch
         pending: deque[Future[list[Rendered]]] = deque()
@@ -277,6 +280,8 @@ class _BundleWriter:
                 submit()
             while pending:
                 yield from pending.popleft().result()
+        if pool_out is not None and use_notes:
+            pool_out.extend(recent)
 
     def _write(self, r: Rendered, h: dict[str, TextIO], eval_keys: set[str]) -> None:
         c = self.c

@@ -1,8 +1,8 @@
 """ExportConfig: every option of an export, checked once, with every problem reported at once.
 
-Precedence: explicit argument > environment > default. The environment honours
-``MEMTUNE_EXPORT_*`` (and ``MEMTUNE_LORA_*`` for the adapter hyper-parameters) and seed
-004's ``AGENT_MEMORY_LORA_*`` names, so existing setups keep working.
+Precedence: explicit argument > environment > the base model's recipe (``memtune/recipes``). The environment
+honours ``MEMTUNE_EXPORT_<KEY>`` for every export key, ``MEMTUNE_LORA_*`` for the bundle's adapter config, and
+the ``AGENT_MEMORY_LORA_*`` names of the Agent Memory export documentation, so existing setups keep working.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from typing import Any
 from memtune.dataset.formats import FORMATS, normalize_format
 from memtune.dataset.split import SPLIT_BY
 from memtune.errors import ConfigError
+from memtune.recipes import default_recipe, recipe_for
 from memtune.store import GuidelineFilter
 
 # field -> environment variables, highest precedence first
 ENV_VARS: dict[str, tuple[str, ...]] = {
     "format": ("MEMTUNE_EXPORT_FORMAT", "AGENT_MEMORY_LORA_DEFAULT_FORMAT", "AGENT_MEMORY_LORA_FORMAT"),
-    "output_path": ("MEMTUNE_EXPORT_OUTPUT_PATH", "MEMTUNE_EXPORT_OUT", "AGENT_MEMORY_LORA_OUTPUT_PATH"),
+    "output_path": ("MEMTUNE_EXPORT_OUTPUT_PATH", "AGENT_MEMORY_LORA_OUTPUT_PATH"),
     "examples_per_guideline": ("MEMTUNE_EXPORT_EXAMPLES_PER_GUIDELINE", "AGENT_MEMORY_LORA_EXAMPLES_PER_GUIDELINE"),
     "include_negative": ("MEMTUNE_EXPORT_INCLUDE_NEGATIVE", "AGENT_MEMORY_LORA_INCLUDE_NEGATIVE"),
     "split_ratio": ("MEMTUNE_EXPORT_SPLIT_RATIO", "AGENT_MEMORY_LORA_SPLIT_RATIO"),
@@ -40,14 +41,17 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
-    "lora_rank": ("MEMTUNE_EXPORT_LORA_RANK", "MEMTUNE_LORA_RANK", "AGENT_MEMORY_LORA_RANK"),
-    "lora_alpha": ("MEMTUNE_EXPORT_LORA_ALPHA", "MEMTUNE_LORA_ALPHA", "AGENT_MEMORY_LORA_ALPHA"),
-    "lora_dropout": ("MEMTUNE_EXPORT_LORA_DROPOUT", "MEMTUNE_LORA_DROPOUT", "AGENT_MEMORY_LORA_DROPOUT"),
+    "lora_rank": ("MEMTUNE_LORA_RANK", "AGENT_MEMORY_LORA_RANK"),
+    "lora_alpha": ("MEMTUNE_LORA_ALPHA", "AGENT_MEMORY_LORA_ALPHA"),
+    "lora_dropout": ("MEMTUNE_LORA_DROPOUT", "AGENT_MEMORY_LORA_DROPOUT"),
 }
 FILTER_ENV_VARS: dict[str, tuple[str, ...]] = {
     "priority_min": ("MEMTUNE_EXPORT_MIN_PRIORITY", "AGENT_MEMORY_LORA_MIN_PRIORITY"),
     "priority_max": ("MEMTUNE_EXPORT_MAX_PRIORITY", "AGENT_MEMORY_LORA_MAX_PRIORITY"),
 }
+_R = default_recipe().export
+"""The data-mix defaults: the default model's recipe (``memtune/recipes``), so the Python API,
+``memtune export`` and ``memtune run`` build the same bundle."""
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
 _FALSE = {"0", "false", "no", "off", "n", "f"}
 
@@ -63,11 +67,11 @@ class ExportConfig:
     """The bundle directory to create."""
     filter: GuidelineFilter = field(default_factory=GuidelineFilter)
     """Which guidelines to export (all active ones by default; no cap)."""
-    examples_per_guideline: int = 5
+    examples_per_guideline: int = _R["examples_per_guideline"]
     """Distinct examples per guideline, 1..50."""
-    include_negative: bool = True
+    include_negative: bool = _R["include_negative"]
     """About 30 % contrastive examples: the user proposes the anti-pattern, the answer says no."""
-    split_ratio: float = 0.15
+    split_ratio: float = _R["split_ratio"]
     """Fraction of examples held out for eval, 0..0.5."""
     split_by: str = "phrasing"
     """phrasing: eval = unseen phrasings of trained guidelines; guideline: hold out whole guidelines."""
@@ -87,35 +91,35 @@ class ExportConfig:
     """Model name sent to the paraphrase endpoint."""
     paraphrase_cache_dir: str | Path | None = None
     """Where paraphrases are cached (default: <memtune cache>/paraphrase)."""
-    rag_fraction: float = 0.3
+    rag_fraction: float = _R["rag_fraction"]
     """Fraction of examples whose system prompt carries retrieved notes (right note + distractors)."""
-    rag_copies: float = 0.0
+    rag_copies: float = _R["rag_copies"]
     """Share of the memory's answers given a second time with the right note in the prompt.
     Unlike rag_fraction these are *added*: the closed-book examples stay, so the adapter learns
     to copy from a note without fewer chances to remember; 0 = none, up to 1."""
-    fact_rag_copies: float | None = None
+    fact_rag_copies: float | None = _R["fact_rag_copies"]
     """The same share for value questions ("Which port …?"), whose wording shares few words with
     the note, so finding the value in a shown note is what retrieval most needs taught; None =
     rag_copies."""
-    fact_share: float = 0.5
+    fact_share: float = _R["fact_share"]
     """Share of each note's closed-book questions that ask for one value it holds ("Which port
     does the worker listen on?") rather than about its topic; 0 = topic questions only."""
-    min_topic_questions: int = 0
+    min_topic_questions: int = _R["min_topic_questions"]
     """With value questions on: at least this many of each note's training questions still name its
     topic ("What's the gotcha with the cache lock?"), so the note is recalled when asked by name;
     0 = no floor."""
-    named_answers: bool = False
+    named_answers: bool = _R["named_answers"]
     """Open every answer about a note's topic with the note's name ("Torch pin: ALWAYS install …")
     where the name is short enough, instead of rotating through answer openings: the name is then
     the last thing before the content in every example, so content is learned as following it;
     why- and example-questions keep their reason-first / example forms. Copies asked with the note
     in the prompt (``rag_copies``) answer "From the project memory: …" instead, so that with notes
     shown the adapter copies the note rather than choosing a title."""
-    rag_gold_first: float = 0.0
+    rag_gold_first: float = _R["rag_gold_first"]
     """Share of the examples with notes in the prompt that list the right note first, as a retriever
     ranks its best match first; the rest put it at a random place among the near misses. 0 = always
     a random place (the model then learns no preference for the first note)."""
-    control_fraction: float = 0.0
+    control_fraction: float = _R["control_fraction"]
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
     lora_rank: int | None = None
@@ -190,11 +194,14 @@ class ExportConfig:
 
     @classmethod
     def from_sources(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> ExportConfig:
-        """Explicit keyword arguments (None = not given) > environment > defaults; one ConfigError for all."""
+        """Explicit keyword arguments (None = not given) > environment > the target model's recipe;
+        one ConfigError for all."""
         env = os.environ if env is None else env
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(explicit) - known)
         problems = [f"unknown option {k!r}" for k in unknown]
+        recipe = recipe_for(explicit.get("target_model") or env.get("MEMTUNE_EXPORT_TARGET_MODEL")
+                            or env.get("AGENT_MEMORY_LORA_TARGET_MODEL") or None).export
         values: dict[str, Any] = {}
         for name in known:
             if explicit.get(name) is not None:
@@ -210,6 +217,8 @@ class ExportConfig:
                 else:
                     values[name] = parsed
                 break
+            if name not in values and name in recipe:
+                values[name] = recipe[name]
         flt = values.get("filter") or GuidelineFilter()
         if isinstance(flt, GuidelineFilter):
             updates: dict[str, Any] = {}

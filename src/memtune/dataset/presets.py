@@ -216,26 +216,59 @@ def _linear_leaf_names(model: Any) -> list[str]:
     return out
 
 
+_MLP_LEAVES = frozenset({"gate_proj", "up_proj", "down_proj", "gate_up_proj", "w1", "w2", "w3", "fc1", "fc2", "c_fc",
+                         "fc_in", "fc_out", "dense_h_to_4h", "dense_4h_to_h", "wi", "wo", "wi_0", "wi_1"})
+"""Leaf names of feed-forward layers in the table above (for a recipe's ``target_modules: mlp``)."""
+
+
+def _recipe_lora(info: ModelInfo) -> tuple[str, dict[str, Any]]:
+    """(recipe name, the LoRA shape it gives this model): a model without a recipe of its own
+    takes the default model's, but the rank and alpha of its size preset."""
+    from memtune.recipes import default_recipe, recipe_for
+
+    rec = default_recipe() if info.source == "default" else recipe_for(info.name)
+    lora = dict(rec.lora)
+    if info.source != "default" and not rec.matches(info.name):
+        lora.pop("rank", None)
+        lora.pop("alpha", None)
+    return rec.name, lora
+
+
+def _group(modules: list[str] | str, group: Any) -> list[str] | str:
+    """A recipe's block group (``mlp`` / ``attention``) as this model's module names."""
+    if not isinstance(modules, list):  # an unknown architecture: PEFT resolves "all-linear" itself
+        return modules
+    if not isinstance(group, str) or group not in ("mlp", "attention"):
+        return group or modules
+    picked = [m for m in modules if (m in _MLP_LEAVES) == (group == "mlp")]
+    return picked or modules
+
+
 def adapter_config(info: ModelInfo, *, rank: int | None = None, alpha: int | None = None,
                    dropout: float | None = None, model: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """(``LoraConfig`` keyword arguments, a summary for metadata.json) for the target model.
 
-    An unknown architecture gets ``target_modules="all-linear"``: PEFT then resolves the
-    real Linear layers when the model is loaded, which beats guessing names.
+    The LoRA shape is the recipe's (``memtune/recipes``), the one ``memtune train`` uses; a model
+    without a recipe of its own gets the rank and alpha of its size preset. An unknown architecture gets
+    ``target_modules="all-linear"``: PEFT then resolves the real Linear layers when the model is
+    loaded, which beats guessing names.
     """
+    recipe_name, lora = _recipe_lora(info)
     preset = lora_preset(info.num_params)
-    r = rank or preset["r"]
-    a = alpha or (2 * r if rank else preset["lora_alpha"])
-    d = preset["lora_dropout"] if dropout is None else dropout
+    r = rank or lora.get("rank") or preset["r"]
+    a = alpha or (2 * r if rank else lora.get("alpha") or preset["lora_alpha"])
+    d = dropout if dropout is not None else lora.get("dropout", preset["lora_dropout"])
     known = info.model_type is not None and info.model_type.lower() in TARGET_MODULES
     modules: list[str] | str = (
         target_modules_for(model, info.model_type) if (known or model is not None) else "all-linear"
     )
+    if lora.get("target_modules"):
+        modules = _group(modules, lora["target_modules"])
     kwargs: dict[str, Any] = {"r": r, "lora_alpha": a, "lora_dropout": d, "target_modules": modules,
                               "bias": "none", "task_type": "CAUSAL_LM", "base_model_name_or_path": info.name}
-    summary = {"preset": preset["preset"], "r": r, "lora_alpha": a, "lora_dropout": d, "target_modules": modules,
-               "model_type": info.model_type, "num_params": info.num_params, "model_source": info.source,
-               "base_model_name_or_path": info.name}
+    summary = {"preset": preset["preset"], "recipe": recipe_name, "r": r, "lora_alpha": a, "lora_dropout": d,
+               "target_modules": modules, "model_type": info.model_type, "num_params": info.num_params,
+               "model_source": info.source, "base_model_name_or_path": info.name}
     return kwargs, summary
 
 

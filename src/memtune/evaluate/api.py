@@ -42,6 +42,10 @@ from memtune.evaluate.retrieval import RetrievedNote, build_system_prompt, retri
 from memtune.store import RELEVANCE_RATIO
 from memtune.evaluate.runner import ModelUnderTest, ProgressFn, Prompt, generate_answers, parse_conditions
 from memtune.evaluate.scoring import score_answer, summarize_by, summarize_scores
+from memtune.recipes import default_recipe
+
+_EVAL = default_recipe().eval
+"""Answer length and retrieval depth: the recipe's, as `memtune run` evaluates."""
 
 
 def gather_probes(
@@ -112,9 +116,9 @@ def evaluate(
     db: Any = None,
     store_filter: Any = None,
     conditions: Sequence[str] | str | None = None,
-    rag_k: int = 3,
+    rag_k: int = _EVAL["rag_k"],
     rag_min_ratio: float = RELEVANCE_RATIO,
-    max_new_tokens: int = 128,
+    max_new_tokens: int = _EVAL["max_new_tokens"],
     temperature: float = 0.0,
     batch_size: int = 8,
     controls: bool = True,

@@ -23,7 +23,7 @@ RELEVANCE_RATIO = 0.6
 """Retrieval (eval's +rag conditions, serve --rag) keeps only notes scoring at least this share
 of the best hit: on the example memory the right note was kept for 146 of 147 held-out
 questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
-the model (NOTES.md)."""
+the model (docs/experiments.md)."""
 _G, _V, _T, _S = (
     schema.guidelines,
     schema.guideline_versions,

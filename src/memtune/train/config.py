@@ -17,13 +17,24 @@ from typing import Any
 import yaml
 
 from memtune.errors import ConfigError, InputError
+from memtune.recipes import default_recipe
 
 METHODS = ("lora", "qlora", "full")
-REPLAY_SOURCES = ("self", "text")
-REPLAY_LOSSES = ("tokens", "distill")
-DEFAULT_LR = {"lora": 1e-3, "qlora": 1e-3, "full": 5e-5}
-"""lr 1e-3 learned small fact sets in a few epochs on SmolLM2; 2e-4 learned nothing (ARCHITECTURE.md)."""
-DEFAULT_RANK, DEFAULT_DROPOUT = 16, 0.05
+REMOVED = {
+    "lora_plus_ratio": "LoRA+ (a faster rate for B) drifted +21.6 % for no more recall",
+    "min_lr_ratio": "an lr floor measured the same as the plain decay",
+    "adapter_scale": "scaling the trained update traded recall for drift one for one",
+    "replay_source": "rehearsal text is always the base model's own (the shipped paragraphs were memorised)",
+    "replay_loss": "distilling the base model's distribution did not lower drift",
+}
+"""Options that were measured no better than the recipe and removed: a config that still sets
+one gets this reason instead of a bare "unknown key"."""
+FULL_FINETUNE_LR = 5e-5
+"""A full fine-tune moves every weight: the recipe's LoRA rate would wreck the model."""
+_R = default_recipe()
+_RT = _R.training()
+"""The defaults: the default model's recipe (``memtune/recipes``), so ``memtune train``, ``memtune
+run`` and ``TrainConfig()`` train the same way."""
 
 
 @dataclass
@@ -37,57 +48,42 @@ class TrainConfig:
     model: str | None = None
     """Base model: registry name (default smollm2-135m-instruct), local transformers dir or hub id."""
     method: str = "lora"
-    epochs: int = 3
+    epochs: int = _RT["epochs"]
     max_steps: int | None = None
     """Stop after this many optimizer steps (smoke tests, GPU checks)."""
     lr: float | None = None
+    """None = the recipe's (LoRA/QLoRA) or 5e-5 (full fine-tune)."""
     rank: int | None = None
+    """None = the recipe's, unless the bundle was exported with an explicit LoRA rank."""
     alpha: int | None = None
+    """None = the recipe's (2 x rank when only the rank is given)."""
     dropout: float | None = None
+    """None = the recipe's, unless the bundle was exported with an explicit LoRA dropout."""
     target_modules: list[str] | str | None = None
-    lora_plus_ratio: float = 1.0
-    """LoRA/QLoRA: the B matrices learn this many times faster than the A matrices (LoRA+,
-    Hayou et al. 2024). 1 = plain LoRA; the paper's setting is 16."""
-    protect_energy: float = 0.0
+    """Module names, ``all-linear``, or a block (``mlp`` / ``attention``); None = the recipe's."""
+    protect_energy: float = _RT["protect_energy"]
     """LoRA/QLoRA: keep every LoRA A matrix off the input directions that carry this share of
     its input energy on rehearsal text: the few massive-activation directions all text shares,
-    through which an adapter changes the model's output on everything (0 = off; ``memtune
-    run`` uses 0.3: 9 directions a layer on average on SmolLM2, 1-3 at 0.1)."""
-    skip_layers: int | float = 0
+    through which an adapter changes the model's output on everything (0 = off; at 0.3, 9
+    directions a layer on average on SmolLM2)."""
+    skip_layers: int | float = _RT["skip_layers"]
     """LoRA/QLoRA: leave the first N transformer layers without an adapter (a fraction below
     1 = that share of the model's layers, rounded down). The backward pass then stops above
-    them (SmolLM2, 10 of 30: ~40% more tokens/s). ``memtune run`` uses 1/3."""
-    batch_size: int = 8
+    them (SmolLM2, 10 of 30: ~40% more tokens/s)."""
+    batch_size: int = _RT["batch_size"]
     grad_accum: int = 1
     max_length: int = 512
-    max_batch_tokens: int = 512
+    max_batch_tokens: int = _RT["max_batch_tokens"]
     """Split a micro-batch into forward passes of at most this many padded tokens (bounds
     peak memory; same optimizer step). 0 = never split."""
-    replay_fraction: float = 0.0
-    """Add this many plain-text examples per training example (a share, 0-1) from memtune's
-    replay sample, with loss on every token: rehearsal that keeps general-text loss close to
-    the base model's."""
-    replay_source: str = "self"
-    """Where rehearsal text comes from: ``self`` = samples the base model writes (once per
-    model, cached; pulls the adapter back to the base model's own distribution), ``text`` =
-    the shipped paragraphs."""
-    replay_loss: str = "tokens"
-    """How rehearsal text is learned: ``tokens`` = next-token loss on its tokens; ``distill`` = match
-    the base model's whole next-token distribution at every position (top 32 words, computed once
-    before the adapter exists): the same pull towards the base model with far more signal per
-    token. Needs a frozen output layer (LoRA/QLoRA); elsewhere it falls back to ``tokens``."""
+    replay_fraction: float = _RT["replay_fraction"]
+    """Add this many rehearsal examples per training example (a share, 0-1): text the base model
+    writes itself (once per model, cached), learned with loss on every token, which pulls the
+    adapter back to the base model's own distribution on everything that is not the memory."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass: less memory, ~25% slower."""
     seed: int = 42
     warmup_ratio: float = 0.05
-    min_lr_ratio: float = 0.0
-    """The linear decay after warm-up ends at this share of ``lr`` instead of 0: the last epoch
-    still learns (0.2 = the first 4 epochs of a 5-epoch schedule, at 4 epochs' cost)."""
-    adapter_scale: float = 1.0
-    """LoRA/QLoRA: the update the adapter keeps is this share of the trained one (WiSE-FT-style
-    interpolation towards the base model, Wortsman et al. 2022), applied to the weights that are
-    probed each epoch and saved; training and its resume checkpoint keep the full update. 1 = as
-    trained (session 16 measured 0.88 after a 0.2 lr floor: the same trade-off as the plain schedule)."""
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     bf16: bool | None = None
@@ -95,10 +91,10 @@ class TrainConfig:
     device: str | None = None
     threads: int | None = None
     """torch CPU threads (None = torch's default)."""
-    probe_sample: int = 16
+    probe_sample: int = _RT["probe_sample"]
     """How many probes to generate answers for after each epoch (0 = none)."""
     probe_max_new_tokens: int = 64
-    patience: int = 2
+    patience: int = _RT["patience"]
     """Epochs without a better probe recall before stopping (0 = never stop early)."""
     save_every: int = 0
     """Also checkpoint every N optimizer steps (0 = only at epoch ends and on Ctrl-C)."""
@@ -145,29 +141,15 @@ class TrainConfig:
             p.append(f"lr {self.lr} must be in (0, 1)")
         if not isinstance(self.replay_fraction, (int, float)) or not 0 <= self.replay_fraction <= 1:
             p.append(f"replay-fraction {self.replay_fraction!r} must be a number in 0..1")
-        if self.replay_source not in REPLAY_SOURCES:
-            p.append(f"replay-source {self.replay_source!r} must be one of {', '.join(REPLAY_SOURCES)}")
-        if self.replay_loss not in REPLAY_LOSSES:
-            p.append(f"replay-loss {self.replay_loss!r} must be one of {', '.join(REPLAY_LOSSES)}")
         sl = self.skip_layers
         if isinstance(sl, bool) or not isinstance(sl, (int, float)) or sl < 0 or (sl >= 1 and sl != int(sl)):
             p.append(f"skip-layers must be a whole number of layers or a fraction below 1 (got {sl!r})")
         if self.dropout is not None and not 0 <= self.dropout < 1:
             p.append(f"dropout {self.dropout} must be in [0, 1)")
-        if not isinstance(self.lora_plus_ratio, (int, float)) or self.lora_plus_ratio <= 0:
-            p.append(f"lora-plus-ratio {self.lora_plus_ratio!r} must be a number above 0 (1 = plain LoRA)")
         if not isinstance(self.protect_energy, (int, float)) or not 0 <= self.protect_energy < 1:
             p.append(f"protect-energy {self.protect_energy!r} must be a number in [0, 1) (0 = off)")
         if not 0 <= self.warmup_ratio < 1:
             p.append(f"warmup-ratio {self.warmup_ratio} must be in [0, 1)")
-        if isinstance(self.min_lr_ratio, bool) or not isinstance(self.min_lr_ratio, (int, float)) \
-                or not 0 <= self.min_lr_ratio <= 1:
-            p.append(f"min-lr-ratio {self.min_lr_ratio!r} must be a number in [0, 1] (0 = decay to zero)")
-        if isinstance(self.adapter_scale, bool) or not isinstance(self.adapter_scale, (int, float)) \
-                or not 0 < self.adapter_scale <= 1:
-            p.append(f"adapter-scale {self.adapter_scale!r} must be a number in (0, 1] (1 = keep the update as trained)")
-        elif self.adapter_scale != 1 and self.method == "full":
-            p.append("adapter-scale needs a LoRA adapter (--method lora or qlora); a full fine-tune has no update to scale")
         for name in ("probe_sample", "probe_max_new_tokens", "patience", "save_every", "machine_rank",
                      "max_batch_tokens"):
             v = getattr(self, name)
@@ -220,7 +202,8 @@ def config_from_mapping(data: dict[str, Any], *, source: str = "config") -> Trai
             clean[nk] = v
     if unknown:
         raise ConfigError(
-            [f"{source}: unknown key {k!r}" for k in unknown],
+            [f"{source}: {k!r} was removed: {REMOVED[_norm_key(k)]}" if _norm_key(k) in REMOVED
+             else f"{source}: unknown key {k!r}" for k in unknown],
             hint=f"valid keys: {', '.join(sorted(_FIELDS))}",
         )
     return TrainConfig(**clean)

@@ -309,9 +309,6 @@ def end_of_turn_ids(tokenizer: Any) -> list[int]:
 class Example:
     input_ids: list[int]
     labels: list[int]
-    soft: Any = None
-    """Optional soft targets (ids, probs), each (len - 1, k): the distribution the token after
-    each position should follow (replay distillation); None = the labels are the targets."""
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -476,19 +473,6 @@ def collate(examples: Sequence[Example], pad_id: int, multiple: int = PAD_MULTIP
         labels[r, :n] = torch.tensor(e.labels)
         mask[r, :n] = 1
     out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
-    soft = [e.soft for e in examples]
-    if any(s is not None for s in soft):
-        k = max(s[0].shape[1] for s in soft if s is not None)
-        soft_ids = torch.zeros((len(examples), width - 1, k), dtype=torch.long)
-        soft_p = torch.zeros((len(examples), width - 1, k), dtype=torch.float32)
-        soft_mask = torch.zeros((len(examples), width - 1), dtype=torch.bool)
-        for r, s in enumerate(soft):
-            if s is not None:
-                n, kk = s[0].shape
-                soft_ids[r, :n, :kk] = s[0]
-                soft_p[r, :n, :kk] = s[1]
-                soft_mask[r, :n] = True
-        out.update(soft_ids=soft_ids, soft_p=soft_p, soft_mask=soft_mask)
     return out
 
 

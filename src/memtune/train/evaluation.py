@@ -22,7 +22,7 @@ from memtune.train.data import (
     split_by_tokens,
     user_content,
 )
-from memtune.train.fastops import frozen_head_cross_entropy, frozen_head_soft_cross_entropy
+from memtune.train.fastops import frozen_head_cross_entropy
 
 
 def causal_lm(model: Any) -> Any:
@@ -54,11 +54,8 @@ class AnswerLoss(torch.nn.Module):
         self.model = model
         self.selective = supports_selective_head(model) if selective is None else selective
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
-                soft_ids: torch.Tensor | None = None, soft_p: torch.Tensor | None = None,
-                soft_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """``soft_*`` (from ``collate``): rows with soft targets learn those distributions (replay
-        distillation); only on the frozen-head path, elsewhere the labels stand in for them."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         target = labels[:, 1:]
         keep = target != IGNORE
         if self.selective:
@@ -66,50 +63,12 @@ class AnswerLoss(torch.nn.Module):
             hidden = lm.get_decoder()(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)[0]
             head = lm.get_output_embeddings()
             if not head.weight.requires_grad and head.bias is None:
-                if soft_mask is not None and soft_ids is not None and soft_p is not None:
-                    ids, p = soft_targets(target[keep], soft_ids[keep], soft_p[keep], soft_mask[keep])
-                    return frozen_head_soft_cross_entropy(hidden[:, :-1][keep], head.weight, ids, p), keep.sum()
                 return frozen_head_cross_entropy(hidden[:, :-1][keep], head.weight, target[keep]), keep.sum()
             logits = head(hidden[:, :-1][keep])
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1][keep]
         loss = F.cross_entropy(logits.float(), target[keep], reduction="sum")
         return loss, keep.sum()
-
-
-def soft_targets(target: torch.Tensor, soft_ids: torch.Tensor, soft_p: torch.Tensor,
-                 soft_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, probs), (N, k): the soft row where there is one, else the label as a one-hot row."""
-    ids, p = soft_ids.clone(), soft_p.clone()  # rows without soft targets are zeros (``collate``)
-    hard = ~soft_mask
-    ids[hard, 0] = target[hard]
-    p[hard, 0] = 1.0
-    return ids, p
-
-
-@torch.no_grad()
-def distill_targets(model: Any, examples: list[Example], *, k: int = 32, batch_size: int = 8,
-                    pad_id: int = 0) -> None:
-    """Give each example the base model's top-``k`` next-token distribution at every position
-    (renormalised), as ``Example.soft``. ``model`` must be the base model (before the adapter)."""
-    was_training = model.training
-    model.eval()
-    try:
-        order = sorted(range(len(examples)), key=lambda i: len(examples[i]))
-        for s in range(0, len(order), batch_size):
-            idx = order[s : s + batch_size]
-            batch = collate([Example(examples[i].input_ids, examples[i].labels) for i in idx], pad_id, multiple=1)
-            dev = next(model.parameters()).device
-            logits = model(input_ids=batch["input_ids"].to(dev), attention_mask=batch["attention_mask"].to(dev),
-                           use_cache=False).logits.float()
-            top = logits[:, :-1].log_softmax(-1).topk(k, dim=-1)
-            probs = top.values.exp()
-            probs = probs / probs.sum(-1, keepdim=True)
-            for r, i in enumerate(idx):
-                n = len(examples[i]) - 1
-                examples[i].soft = (top.indices[r, :n].cpu(), probs[r, :n].to(torch.float16).cpu())
-    finally:
-        model.train(was_training)
 
 
 @torch.no_grad()

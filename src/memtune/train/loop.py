@@ -195,7 +195,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     main, rank, world = acc.is_main_process, acc.process_index, acc.num_processes
     out = Path(cfg.out)  # type: ignore[arg-type]
     bundle: Bundle = load_bundle(cfg.bundle)  # type: ignore[arg-type]
-    hyper = recipe.resolve_hyper(cfg, bundle.adapter_config)
+    hyper = recipe.resolve_hyper(cfg, bundle.adapter_config, bundle.metadata.get("config"))
     bf16 = bf16_supported(acc.device.type) if cfg.bf16 is None else cfg.bf16
     if cfg.method == "qlora":
         bf16 = True
@@ -211,20 +211,12 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     train_set = tokenize_all(tok, bundle.train, cfg.max_length)
     n_replay = round(cfg.replay_fraction * len(train_set.examples))
     n_memory = len(train_set.examples)
-    if n_replay and cfg.replay_source == "self":  # written by the base model, before the adapter exists
+    if n_replay:  # written by the base model, before the adapter exists
         from memtune.train.replay import self_replay_examples
 
         train_set.examples.extend(self_replay_examples(
             model, tok, n_replay, model_key=_cache_key(resolved.name, model_hash(resolved.path)),
             seed=cfg.seed, info=(lambda m: print(m, file=sys.stderr, flush=True)) if progress and main else None))
-    elif n_replay:
-        from memtune.train.data import replay_examples
-
-        train_set.examples.extend(replay_examples(tok, n_replay))
-    if n_replay and cfg.replay_loss == "distill" and cfg.method != "full":
-        from memtune.train.evaluation import distill_targets
-
-        distill_targets(model, train_set.examples[n_memory:], batch_size=cfg.batch_size, pad_id=pad_id)
     model = recipe.prepare_model(model, cfg, hyper)
     gc.collect()
     release_memory()  # the load's transient copies
@@ -260,22 +252,18 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     per_epoch = math.ceil(len(epoch_batches(0)) / cfg.grad_accum)
     total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     params = [p for _, p in recipe.trainable_parameters(model)]
-    ratio = cfg.lora_plus_ratio if cfg.method != "full" else 1.0
-    opt = torch.optim.AdamW(recipe.param_groups(model, hyper.lr, ratio), lr=hyper.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=cfg.weight_decay)
     warm = int(total_steps * cfg.warmup_ratio)
 
     def lr_lambda(s: int) -> float:
         if s < warm:
             return (s + 1) / (warm + 1)
-        decay = max(0.0, (total_steps - s) / max(1, total_steps - warm))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * decay
+        return max(0.0, (total_steps - s) / max(1, total_steps - warm))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     identity = {"method": cfg.method, "model": resolved.name, "rank": hyper.rank, "alpha": hyper.alpha,
                 "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "seed": cfg.seed,
                 "world": world, "fingerprint": bundle.fingerprint}
-    if ratio != 1:  # only then: checkpoints written before LoRA+ existed still resume
-        identity["lora_plus_ratio"] = ratio
     state = ck.RunState(identity=identity)
     if cfg.resume:
         state = ck.load_checkpoint(out, model, opt, sched, identity)
@@ -290,7 +278,9 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
 
     rep = Reporter(enabled=progress and main, total=total_steps, done=state.step)
     if main:
-        dump_config(cfg, out / "train_config.yaml")
+        # what ran, with the LoRA shape and lr resolved from the recipe: enough to reproduce it
+        dump_config(cfg.replace(lr=hyper.lr, rank=hyper.rank, alpha=hyper.alpha, dropout=hyper.dropout,
+                                target_modules=hyper.target_modules), out / "train_config.yaml")
         rep.info(f"[bold]memtune train[/]: {cfg.method} on {resolved.name}, {len(train_set.examples)} examples "
                  f"({train_set.dropped} dropped, {train_set.truncated} truncated), {cfg.epochs} epoch(s), "
                  f"lr {hyper.lr:g}, r {hyper.rank}, {'bf16' if bf16 else 'fp32'} on {acc.device.type}"
@@ -302,8 +292,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         nonlocal stop
         verdict: list[Any] = [None]
         if main:
-            with recipe.scaled_update(unwrapped, cfg.adapter_scale):
-                verdict = judge(epoch)
+            verdict = judge(epoch)
         if world > 1:
             broadcast_object_list(verdict)
         stop = bool(verdict[0])
@@ -426,9 +415,8 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
                                  "target_modules": hyper.target_modules, "bf16": bf16},
                           config=cfg.to_dict())
         earlier_best = state.best_epoch is not None and state.best_epoch <= start_epoch and ck.has_weights(out)
-        with recipe.scaled_update(unwrapped, cfg.adapter_scale):  # a run without a best epoch saves these
-            ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
-                        files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
+        ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
+                    files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
         rep.info(f"[green]adapter written to {out}[/] (best epoch {state.best_epoch}, "
                  f"probe recall {metrics['probe_recall']}, {metrics['tokens_per_s']} tok/s)")
     acc.wait_for_everyone()

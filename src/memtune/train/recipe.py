@@ -17,8 +17,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from memtune.errors import ConfigError, ModelError
-from memtune.train.config import DEFAULT_DROPOUT, DEFAULT_LR, DEFAULT_RANK, TrainConfig
+from memtune.recipes import recipe_for
+from memtune.train.config import FULL_FINETUNE_LR, TrainConfig
 
+PRESET_RANK, PRESET_DROPOUT = 8, 0.05
+"""A model with neither a recipe nor a bundle preset gets the small-model preset (dataset.presets)."""
 ALL_LINEAR = "all-linear"
 """LoRA on every linear layer but the output head ("LoRA Learns Less and Forgets Less")."""
 MODULE_GROUPS: dict[str, tuple[str, ...]] = {
@@ -27,7 +30,7 @@ MODULE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 """``--target-modules mlp`` / ``attention``: the linear layers under a block of that name, in any
 architecture. On the default model the MLP holds the facts: attention-only LoRA recalled 0.08 of
-the topic probes where MLP-only recalled 0.60 (NOTES.md, session 12)."""
+the topic probes where MLP-only recalled 0.60 (docs/experiments.md)."""
 
 
 @dataclass(frozen=True)
@@ -41,16 +44,43 @@ class Hyper:
     target_modules: list[str] | str
 
 
-def resolve_hyper(cfg: TrainConfig, adapter_config: dict[str, Any] | None = None) -> Hyper:
-    """Flags/YAML win; then the bundle's adapter_config.json; then memtune's defaults (alpha = 2r)."""
+def resolve_hyper(cfg: TrainConfig, adapter_config: dict[str, Any] | None = None,
+                  exported: dict[str, Any] | None = None) -> Hyper:
+    """The LoRA shape and learning rate, each from one place.
+
+    Training owns these: flags/YAML win, then the base model's recipe. A model without a recipe
+    of its own takes the default model's, but the rank and alpha of its size preset (as the
+    bundle's ``adapter_config.json`` holds them). That file, written from the same recipe for
+    other trainers, otherwise counts only where the export was told a value explicitly
+    (``exported``: the bundle's export config, e.g. ``--lora-rank 32``).
+    """
+    rec = recipe_for(cfg.model)
+    lora = dict(rec.lora)
+    if not rec.matches(cfg.model):
+        lora.pop("rank", None)
+        lora.pop("alpha", None)
     ac = adapter_config or {}
-    rank = cfg.rank or int(ac.get("r") or DEFAULT_RANK)
-    alpha = cfg.alpha or int(ac.get("lora_alpha") or 2 * rank)
-    dropout = cfg.dropout if cfg.dropout is not None else float(ac.get("lora_dropout", DEFAULT_DROPOUT))
-    targets = cfg.target_modules or ac.get("target_modules") or ALL_LINEAR
+    asked = exported or {}
+
+    def exported_value(export_key: str, ac_key: str) -> Any:
+        return ac.get(ac_key) if asked.get(export_key) is not None else None
+
+    rank = cfg.rank or exported_value("lora_rank", "r") or lora.get("rank") or ac.get("r") or PRESET_RANK
+    alpha = cfg.alpha or (2 * cfg.rank if cfg.rank else None) or exported_value("lora_alpha", "lora_alpha") \
+        or (lora.get("alpha") if rank == lora.get("rank") else None) or ac.get("lora_alpha") or 2 * rank
+    dropout = cfg.dropout if cfg.dropout is not None else exported_value("lora_dropout", "lora_dropout")
+    if dropout is None:
+        dropout = lora.get("dropout", ac.get("lora_dropout", PRESET_DROPOUT))
+    targets = cfg.target_modules or lora.get("target_modules") or ac.get("target_modules") or ALL_LINEAR
     if isinstance(targets, str) and targets != ALL_LINEAR and "," in targets:
         targets = [t.strip() for t in targets.split(",") if t.strip()]
-    return Hyper(lr=cfg.lr or DEFAULT_LR[cfg.method], rank=rank, alpha=alpha, dropout=dropout, target_modules=targets)
+    if cfg.lr:
+        lr = cfg.lr
+    elif cfg.method == "full":
+        lr = FULL_FINETUNE_LR
+    else:
+        lr = float(rec.train["lr"])
+    return Hyper(lr=lr, rank=int(rank), alpha=int(alpha), dropout=float(dropout), target_modules=targets)
 
 
 def check_method(method: str, device: str) -> None:
@@ -208,38 +238,3 @@ def enable_gradient_checkpointing(model: Any) -> None:
 
 def trainable_parameters(model: Any) -> list[tuple[str, Any]]:
     return [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-
-
-def param_groups(model: Any, lr: float, lora_plus_ratio: float = 1.0) -> list[dict[str, Any]]:
-    """Optimizer groups: with LoRA+ the B matrices get ``lr * ratio``. B starts at zero and
-    decides how far the update reaches, so a larger step there learns faster at the same A."""
-    named = trainable_parameters(model)
-    if lora_plus_ratio == 1:
-        return [{"params": [p for _, p in named], "lr": lr}]
-    fast = [p for n, p in named if ".lora_B." in n or ".lora_embedding_B." in n]
-    ids = {id(p) for p in fast}
-    slow = [p for _, p in named if id(p) not in ids]
-    return [g for g in ({"params": slow, "lr": lr}, {"params": fast, "lr": lr * lora_plus_ratio}) if g["params"]]
-
-
-@contextlib.contextmanager
-def scaled_update(model: Any, scale: float) -> Iterator[None]:
-    """Within the block the LoRA update is ``scale`` times the trained one (B matrices scaled in
-    place, restored bit-exactly after): probing and saving see the adapter that is kept while
-    training goes on from the full update. 1 = no-op."""
-    if scale == 1:
-        yield
-        return
-    import torch
-
-    saved = [(p, p.detach().clone()) for n, p in model.named_parameters()
-             if ".lora_B." in n or ".lora_embedding_B." in n]
-    try:
-        with torch.no_grad():
-            for p, _ in saved:
-                p.mul_(scale)
-        yield
-    finally:
-        with torch.no_grad():
-            for p, orig in saved:
-                p.copy_(orig)
