@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memtune.errors import InputError, NotFoundError
-from memtune.store import GuidelineFilter, GuidelineInput, Source
+from memtune.errors import ConfigError, InputError, NotFoundError
+from memtune.store import GuidelineFilter, GuidelineInput, Source, build_filter
 
 
 def gi(name, content, **kw):
@@ -145,6 +145,21 @@ def test_filter_problems_reported_together(any_store):
         any_store.query(f)
     msg = str(exc.value)
     assert "team" in msg and "120" in msg
+
+
+def test_build_filter_maps_options_and_raises_every_problem_at_once():
+    """The CLI and the MCP tools build their filters here, so both report bad options alike."""
+    f = build_filter("project", "app", ["command"], 10, 90, ["node"], "all", include_inactive=True)
+    assert f == GuidelineFilter(scope_type="project", scope_id="app", category=["command"], priority_min=10,
+                                priority_max=90, tags=["node"], tags_mode="all", active_only=False)
+    assert build_filter(category=[], tag=[]) == GuidelineFilter()
+    with pytest.raises(ConfigError) as exc:
+        build_filter(scope="team", priority_min=120, tags_mode="some")
+    assert exc.value.problems == [
+        "scope type 'team' is not one of global, org, project, session",
+        "priority min 120 is outside 0..100",
+        "tags mode 'some' must be 'any' or 'all'",
+    ]
 
 
 def test_full_text_search_ranks_relevant_first(any_store):

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
 from memtune.errors import InputError
+from memtune.store import build_filter
 
 guidelines_app = typer.Typer(
     help="List, show, add, edit, (de)activate and search guidelines in the store.",
@@ -23,37 +24,6 @@ ScopeOpt = Annotated[str | None, typer.Option("--scope", help="Scope type: globa
 ScopeIdOpt = Annotated[str | None, typer.Option("--scope-id", help="Scope id (e.g. the project name).")]
 CategoryOpt = Annotated[list[str] | None, typer.Option("--category", "-c", help="Category (repeatable).")]
 TagOpt = Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable).")]
-
-
-def build_filter(
-    scope: str | None = None,
-    scope_id: str | None = None,
-    category: list[str] | None = None,
-    priority_min: int | None = None,
-    priority_max: int | None = None,
-    tag: list[str] | None = None,
-    tags_mode: str = "any",
-    include_inactive: bool = False,
-):
-    """A GuidelineFilter from CLI options (shared by list, search, dump, export, train)."""
-    from memtune.store import GuidelineFilter
-
-    f = GuidelineFilter(
-        scope_type=scope,
-        scope_id=scope_id,
-        category=category or None,
-        priority_min=priority_min,
-        priority_max=priority_max,
-        tags=tag or None,
-        tags_mode=tags_mode,
-        active_only=not include_inactive,
-    )
-    problems = f.problems()
-    if problems:
-        from memtune.errors import ConfigError
-
-        raise ConfigError(problems)
-    return f
 
 
 def _table(rows, *, score: dict[int, float] | None = None) -> Table:

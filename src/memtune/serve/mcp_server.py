@@ -154,7 +154,7 @@ class _Tools:
         return {"action": r.action, "id": r.guideline_id, "version": r.version, "redacted": redacted}
 
     def search(self, query: str, limit: int, filt: dict[str, Any]) -> dict[str, Any]:
-        from memtune.cli.guidelines import build_filter
+        from memtune.store import build_filter
 
         f = build_filter(
             filt.get("scope_type"), filt.get("scope_id"), _as_list(filt.get("category")),
@@ -258,7 +258,7 @@ _FILTER_KEYS = ("scope_type", "scope_id", "category", "priority_min", "priority_
 
 def _filter(args: dict[str, Any]) -> Any:
     """Pop seed 004's filter fields out of ``args`` into a GuidelineFilter."""
-    from memtune.cli.guidelines import build_filter
+    from memtune.store import build_filter
 
     v = {k: args.pop(k, None) for k in _FILTER_KEYS}
     return build_filter(

@@ -16,6 +16,7 @@ from memtune.store.types import (
     GuidelineVersion,
     Source,
     UpsertResult,
+    build_filter,
     content_hash,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
     "GuidelineVersion",
     "Source",
     "UpsertResult",
+    "build_filter",
     "content_hash",
     "normalize_text",
     "normalized_hash",

@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from memtune.errors import ConfigError
+
 SCOPE_TYPES = ("global", "org", "project", "session")
 DEFAULT_PRIORITY = 50
 
@@ -147,6 +149,34 @@ class GuidelineFilter:
         if self.tags_mode not in ("any", "all"):
             out.append(f"tags mode {self.tags_mode!r} must be 'any' or 'all'")
         return out
+
+
+def build_filter(
+    scope: str | None = None,
+    scope_id: str | None = None,
+    category: list[str] | None = None,
+    priority_min: int | None = None,
+    priority_max: int | None = None,
+    tag: list[str] | None = None,
+    tags_mode: str = "any",
+    include_inactive: bool = False,
+) -> GuidelineFilter:
+    """A checked GuidelineFilter from command-line style options (CLI list/search/dump and the
+    MCP tools); every problem is raised at once as a ConfigError."""
+    f = GuidelineFilter(
+        scope_type=scope,
+        scope_id=scope_id,
+        category=category or None,
+        priority_min=priority_min,
+        priority_max=priority_max,
+        tags=tag or None,
+        tags_mode=tags_mode,
+        active_only=not include_inactive,
+    )
+    problems = f.problems()
+    if problems:
+        raise ConfigError(problems)
+    return f
 
 
 @dataclass
