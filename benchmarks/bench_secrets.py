@@ -1,6 +1,6 @@
 """Secret redaction quality: recall on the credential corpus, false positives on look-alikes.
 
-The corpus lives in tests/ingest/secret_corpus.py (credential shapes people write into memory
+The corpus lives in tests/secrets/corpus.py (credential shapes people write into memory
 files, and text that only looks like one). A credential counts as caught when none of its
 planted values is left and its surrounding rule text is kept; a look-alike is a false positive
 when redaction changes it at all. Also prints throughput on the whole corpus. Run:
@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from memtune.ingest.secrets import redact_secrets  # noqa: E402
-from tests.ingest.secret_corpus import CREDENTIALS, LOOKALIKES  # noqa: E402
+from memtune.secrets import redact_secrets  # noqa: E402
+from tests.secrets.corpus import CREDENTIALS, LOOKALIKES  # noqa: E402
 
 
 def main() -> int:

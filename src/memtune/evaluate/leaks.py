@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Imported eagerly: a broken detector must fail before minutes of generation, not after.
-from memtune.ingest.secrets import redact_secrets
+from memtune.secrets import redact_secrets
 
 KNOWN_SECRET_TYPE = "known-secret"
 

@@ -18,9 +18,9 @@ from memtune.errors import InputError
 from memtune.ingest.dedup import MergedRule, merge_duplicates
 from memtune.ingest.discover import discover
 from memtune.ingest.readers import parse_memory_text
-from memtune.ingest.secrets import redact_secrets
 from memtune.ingest.textio import read_memory_bytes
-from memtune.ingest.types import MemoryFile, RuleDraft, SecretFinding, SkippedFile
+from memtune.ingest.types import MemoryFile, RuleDraft, SkippedFile
+from memtune.secrets import SecretFinding, redact_secrets
 from memtune.store import GuidelineInput, GuidelineStore, Source
 from memtune.store.store import ScopeIndex
 from memtune.store.normalize import normalized_hash

@@ -59,12 +59,3 @@ class ParsedFile:
     file: MemoryFile
     rules: list[RuleDraft]
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass
-class SecretFinding:
-    """A redacted secret: where and what kind. Never holds the value."""
-
-    file: str
-    line: int
-    type: str

@@ -3,7 +3,7 @@
 Data only, so it is easy to extend: add a :class:`Cred` with the text as it would appear in a
 memory file, the planted value(s) that must disappear and the rule text that must survive; add
 a look-alike as a plain string (a whole memory fragment) that redaction must return unchanged.
-Used by tests/ingest/test_secret_corpus.py (recall must be 1.0, false positives 0) and by
+Used by tests/secrets/test_corpus.py (recall must be 1.0, false positives 0) and by
 benchmarks/bench_secrets.py (prints both figures).
 
 Every value here is invented. Provider-format tokens are built from a seeded generator so they

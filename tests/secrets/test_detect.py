@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memtune.ingest.secrets import is_placeholder, redact_secrets
+from memtune.secrets import is_placeholder, redact_secrets
 
 TEXT = Path(__file__).resolve().parents[1] / "fixtures" / "text"
 

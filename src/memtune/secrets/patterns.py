@@ -1,4 +1,4 @@
-"""memtune's own secret patterns: the first, high-signal layer of :mod:`memtune.ingest.secrets`.
+"""memtune's own secret patterns: the first, high-signal layer of :mod:`memtune.secrets.detect`.
 
 Each function looks at one line and yields :class:`Span` s (where a value starts and ends,
 its type, and a rank that decides overlaps). They replace only the value, never the key
@@ -255,7 +255,7 @@ def keyword_spans(line: str, in_auth: bool) -> Iterable[Span]:
     markers = in_markers(line)
     for a, b in _identifiers(line):
         if markers(a) or line[max(0, a - 2) : a].endswith(("$", "${", "%")):
-            continue  # $DB_PASSWORD / ${DB_PASSWORD:-x} is a reference (defaults: secret_context)
+            continue  # $DB_PASSWORD / ${DB_PASSWORD:-x} is a reference (defaults: secrets.context)
         ident = line[a:b]
         flag = ident.startswith("-")
         ident = ident.lstrip("-")

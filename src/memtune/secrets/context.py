@@ -1,6 +1,6 @@
 """Secret shapes that need context beyond ``key = value``: the second half of memtune's own layer.
 
-:mod:`memtune.ingest.secret_patterns` finds a value by the identifier in front of it. People
+:mod:`memtune.secrets.patterns` finds a value by the identifier in front of it. People
 also write credentials as prose and in shapes where the name is elsewhere:
 
 * other languages' words for password (``Passwort: x``, ``mot de passe : x``, ``пароль: x``);
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from memtune.ingest.secret_patterns import (
+from memtune.secrets.patterns import (
     _PATH_RE,
     Span,
     _key_type,
@@ -63,7 +63,7 @@ def _i18n_spans(line: str) -> Iterable[Span]:
     markers = in_markers(line)
     for m in I18N_PW_RE.finditer(line):
         if markers(m.start()) or line[m.start() - 1 : m.start()] in ("-", "_", ".", "$"):
-            continue  # a flag or an identifier (--password, DB_PASSWORD): secret_patterns' job
+            continue  # a flag or an identifier (--password, DB_PASSWORD): patterns.py's job
         word = re.sub(r"\s+", " ", m.group(0).lower())
         sm = _I18N_SEP_RE.match(line, m.end()) or _I18N_SPACE_RE.match(line, m.end())
         if sm is None:

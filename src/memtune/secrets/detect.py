@@ -8,7 +8,7 @@ concrete values, while leaving placeholders (``<your-token>``, ``${TOKEN}``, ``$
 
 Two layers run on each line:
 
-1. memtune's own high-signal patterns (:mod:`memtune.ingest.secret_patterns`): ``key = value``
+1. memtune's own high-signal patterns (:mod:`memtune.secrets.patterns`): ``key = value``
    assignments and "Password: x" prose, ``Authorization:`` headers, URLs with credentials, well-known token formats and
    multi-line private key blocks. These replace only the value, so
    ``postgres://admin:[REDACTED:connection-string-password]@db:5432/app`` still teaches
@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from memtune.ingest.secret_context import CLI_TRIGGERS, I18N_TRIGGERS, PGPASS_RE, context_spans, table_spans
-from memtune.ingest.secret_patterns import (
+from memtune.secrets.context import CLI_TRIGGERS, I18N_TRIGGERS, PGPASS_RE, context_spans, table_spans
+from memtune.secrets.patterns import (
     AUTH_HEADING_RE,
     DS_GATE_RE,
     HEADING_RE,
@@ -47,9 +48,16 @@ from memtune.ingest.secret_patterns import (
     keyword_spans,
     pattern_spans,
 )
-from memtune.ingest.types import SecretFinding
+__all__ = ["MARKER", "SecretFinding", "is_placeholder", "redact_secrets"]
 
-__all__ = ["MARKER", "is_placeholder", "redact_secrets"]
+
+@dataclass
+class SecretFinding:
+    """A redacted secret: where and what kind. Never holds the value."""
+
+    file: str
+    line: int
+    type: str
 
 
 #: Longest private-key block looked for (a 16k RSA key is ~200 lines of PEM).

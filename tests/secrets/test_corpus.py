@@ -1,6 +1,6 @@
 """The credential corpus: every planted value is redacted, every look-alike comes back unchanged.
 
-The corpus is data (tests/ingest/secret_corpus.py); benchmarks/bench_secrets.py prints the same
+The corpus is data (tests/secrets/corpus.py); benchmarks/bench_secrets.py prints the same
 figures. Recall must be 1.0 and false positives 0: a shape that regresses fails here by name.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from memtune.ingest.secrets import redact_secrets
-from tests.ingest.secret_corpus import CREDENTIALS, LOOKALIKES
+from memtune.secrets import redact_secrets
+from tests.secrets.corpus import CREDENTIALS, LOOKALIKES
 
 
 def test_corpus_is_big_enough_and_distinct() -> None:
