@@ -44,4 +44,32 @@ def test_launch_command_passes_multi_node_and_accelerate_config(tmp_path):
                  "--main_process_port 29501"):
         assert flag in joined
     assert "--multi_gpu" not in cmd  # the config file decides the backend
-    assert cmd[-2:] == ["memtune.train.distributed", str(tmp_path / "c.yaml")]
+    assert cmd[-2:] == ["memtune.train.worker", str(tmp_path / "c.yaml")]
+
+
+def test_worker_exit_codes_tell_the_launcher_how_a_rank_ended(tmp_path, monkeypatch, capsys):
+    """The rank entry (its own module, so the launcher does not import the loop) maps Ctrl-C to 130
+    and a MemtuneError to 1 with the message on stderr; the rank sees the resolved config."""
+    from memtune.errors import ConfigError
+    from memtune.train import loop
+    from memtune.train.config import dump_config
+    from memtune.train.result import TrainingInterrupted
+    from memtune.train.worker import worker
+
+    config = tmp_path / "launch_config.yaml"
+    dump_config(TrainConfig(bundle=str(tmp_path / "b"), out=str(tmp_path / "o"), epochs=3), config)
+    seen = []
+    outcome: list[BaseException | None] = [None]
+
+    def fake_train(cfg, *, progress):
+        seen.append((cfg.epochs, progress))
+        if outcome[0] is not None:
+            raise outcome[0]
+
+    monkeypatch.setattr(loop, "train", fake_train)
+    monkeypatch.setenv("MEMTUNE_PROGRESS", "0")
+    assert worker(str(config)) == 0 and seen == [(3, False)]
+    outcome[0] = TrainingInterrupted("training interrupted at step 2")
+    assert worker(str(config)) == 130 and "interrupted at step 2" in capsys.readouterr().err
+    outcome[0] = ConfigError("epochs must be positive")
+    assert worker(str(config)) == 1 and "Error: epochs must be positive" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 The launching process validates and prepares the run once (output dir, store export,
 model conversion), writes the resolved config to ``<out>/launch_config.yaml`` and
-starts ``python -m accelerate.commands.launch ... -m memtune.train.distributed CONFIG``.
+starts ``python -m accelerate.commands.launch ... -m memtune.train.worker CONFIG``.
 Every rank then runs the same loop; accelerate picks DDP (gloo on CPU, nccl on GPUs),
 or FSDP/DeepSpeed from ``--accelerate-config``.
 
@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from memtune.errors import MemtuneError
-from memtune.train.config import TrainConfig, dump_config, merge_config
+from memtune.train.config import TrainConfig, dump_config
+from memtune.train.result import WORKER_ENV, TrainingInterrupted, TrainResult
 
 
 def launch_command(cfg: TrainConfig, config_path: Path) -> list[str]:
@@ -39,7 +40,7 @@ def launch_command(cfg: TrainConfig, config_path: Path) -> list[str]:
         cmd += ["--multi_gpu"]
     if not torch.cuda.is_available():
         cmd += ["--num_cpu_threads_per_process", str(cfg.threads or max(1, (os.cpu_count() or 1) // cfg.num_processes))]
-    cmd += ["-m", "memtune.train.distributed", str(config_path)]
+    cmd += ["-m", "memtune.train.worker", str(config_path)]
     return cmd
 
 
@@ -51,9 +52,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch(cfg: TrainConfig, *, progress: bool = True):  # noqa: ANN201 - TrainResult (import cycle)
+def launch(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Run ``cfg`` on ``cfg.num_processes`` processes and return the main rank's result."""
-    from memtune.train.loop import WORKER_ENV, TrainResult
     from memtune.train.models import resolve_base_model
 
     resolve_base_model(cfg.model)  # convert/cache the default model once, not per rank
@@ -68,31 +68,9 @@ def launch(cfg: TrainConfig, *, progress: bool = True):  # noqa: ANN201 - TrainR
     except KeyboardInterrupt:
         rc = 130
     if rc == 130 or rc == -2:
-        from memtune.train.loop import TrainingInterrupted
-
         raise TrainingInterrupted(f"distributed training interrupted; checkpoint in {out / 'checkpoints' / 'last'}",
                                   hint=f"resume with the same command plus --resume (--out {out})")
     if rc != 0:
         raise MemtuneError(f"distributed training failed (exit {rc}); the workers' errors are printed above",
                            hint="run with --num-processes 1 to see the error in a single process")
     return TrainResult.from_dir(out)
-
-
-def worker(config_path: str) -> int:
-    """Entry point of every rank."""
-    from memtune.train.loop import TrainingInterrupted, train
-
-    cfg = merge_config(config_path)
-    try:
-        train(cfg, progress=os.environ.get("MEMTUNE_PROGRESS", "1") == "1")
-    except TrainingInterrupted as exc:
-        print(str(exc), file=sys.stderr)
-        return 130
-    except MemtuneError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(worker(sys.argv[1]))

@@ -25,8 +25,8 @@ from memtune.train import checkpoint as ck
 from memtune.train.config import TrainConfig, dump_config
 from memtune.train.data import Bundle, default_system_prompt, load_bundle, sample_probes, tokenize_all
 from memtune.train.recipe import release_memory
+from memtune.train.result import WORKER_ENV, TrainingInterrupted, TrainResult
 
-WORKER_ENV = "MEMTUNE_DISTRIBUTED_WORKER"
 EVAL_LOSS_GAIN = 0.05
 
 
@@ -42,35 +42,6 @@ def beats(metric: list[float], best: list[float], n_probes: int) -> bool:
         return metric[1] > best[1]
     return metric > best
 """Relative eval-loss drop that counts an epoch as progress for early stopping."""
-
-
-class TrainingInterrupted(MemtuneError):
-    """Ctrl-C: a checkpoint was saved; the message says how to resume."""
-
-    exit_code = 130
-
-
-@dataclass
-class TrainResult:
-    out_dir: Path
-    method: str
-    steps: int
-    epochs_run: int
-    best_epoch: int | None
-    metrics: dict[str, Any]
-    curves: dict[str, Any] = field(default_factory=dict)
-    stopped_early: bool = False
-
-    @classmethod
-    def from_dir(cls, out: Path) -> TrainResult:
-        """Rebuild the result from a finished adapter dir (the distributed parent does this)."""
-        import json
-
-        info = json.loads((out / ck.LINEAGE).read_text(encoding="utf-8"))
-        curves = json.loads((out / "curves.json").read_text(encoding="utf-8")) if (out / "curves.json").is_file() else {}
-        m = info.get("metrics", {})
-        return cls(out_dir=out, method=info["method"], steps=m.get("steps", 0), epochs_run=m.get("epochs_run", 0),
-                   best_epoch=m.get("best_epoch"), metrics=m, curves=curves, stopped_early=m.get("stopped_early", False))
 
 
 # ----------------------------------------------------------------------------- preparation
