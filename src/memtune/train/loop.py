@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,7 @@ from memtune.train.config import TrainConfig, dump_config
 from memtune.train.data import Bundle, default_system_prompt, load_bundle, sample_probes, tokenize_all
 from memtune.train.recipe import release_memory
 from memtune.train.result import WORKER_ENV, TrainingInterrupted, TrainResult
-
-EVAL_LOSS_GAIN = 0.05
-
-
-def beats(metric: list[float], best: list[float], n_probes: int) -> bool:
-    """Is ``[probe recall, -eval loss]`` better than ``best``?
-
-    Recall over a few sampled probes is noisy: the standard error of a mean of n values in [0, 1] is at
-    most 0.5/sqrt(n) (0.18 for 8 probes). A gap within that is a tie, and eval loss, which is measured
-    on many more examples, decides. Otherwise one run kept epoch 2 of 4 on 0.94 vs 0.81 recall of 8
-    probes while eval loss fell 0.31 → 0.22, and the kept adapter was worse on every held-out measure.
-    """
-    if n_probes and abs(metric[0] - best[0]) <= 0.5 / math.sqrt(n_probes) + 1e-9:
-        return metric[1] > best[1]
-    return metric > best
-"""Relative eval-loss drop that counts an epoch as progress for early stopping."""
+from memtune.train.stopping import EarlyStopping
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -143,18 +128,77 @@ def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     return _run(cfg, progress=progress)
 
 
-def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 - the recipe, top to bottom
+def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:
+    """setup → fit (validating after each epoch) → save: the recipe, top to bottom."""
+    session = setup(cfg, progress=progress)
+    stopped = fit(session)
+    return save(session, stopped=stopped)
+
+
+@dataclass
+class Session:
+    """What the stages of one training run share: built by :func:`setup`, advanced by :func:`fit`."""
+
+    cfg: TrainConfig
+    acc: Any
+    out: Path
+    bundle: Bundle
+    hyper: Any
+    bf16: bool
+    model: Any
+    """The PEFT (or full) causal LM; ``loss_mod`` may be its DDP-wrapped loss."""
+    tok: Any
+    resolved: Any
+    pad_id: int
+    train_set: Any
+    lengths: list[int]
+    eval_set: list[Any]
+    probes: list[Any]
+    system: str | None
+    params: list[Any]
+    opt: Any
+    sched: Any
+    state: ck.RunState
+    start_epoch: int
+    selective: bool
+    loss_mod: Any
+    rep: Any
+    guard: Any
+    per_epoch: int
+    total_steps: int
+    started: float
+    stopper: EarlyStopping
+
+    @property
+    def main(self) -> bool:
+        return bool(self.acc.is_main_process)
+
+    @property
+    def world(self) -> int:
+        return int(self.acc.num_processes)
+
+    def epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's micro-batches of ``epoch``: length-grouped, shuffled by seed and epoch."""
+        from memtune.train.data import length_grouped_batches, shard
+
+        cfg = self.cfg
+        return shard(length_grouped_batches(self.lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch),
+                     self.acc.process_index, self.world)
+
+
+def setup(cfg: TrainConfig, *, progress: bool) -> Session:  # noqa: PLR0915 - one step after another
+    """Load the bundle and base model, add the adapter, build the optimizer, restore a checkpoint."""
     started = time.perf_counter()  # wall clock from here: loading, replay, steps and per-epoch checks
     # oneDNN caches kernels per tensor shape (1024 by default); with dynamic padding nearly
     # every batch is a new shape and the cache grew RSS by ~40 MB a step. Read on first use.
     os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "32")
     import torch
     from accelerate import Accelerator
-    from accelerate.utils import broadcast_object_list, set_seed
+    from accelerate.utils import set_seed
 
     from memtune.train import recipe
+    from memtune.train.evaluation import AnswerLoss, supports_selective_head
     from memtune.train.fastops import use_fast_dropout
-    from memtune.train.evaluation import AnswerLoss, eval_loss, probe_recall, supports_selective_head
     from memtune.train.models import bf16_supported, load_base_model, model_hash, pick_device
     from memtune.train.progress import Reporter
 
@@ -163,7 +207,7 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
     device = pick_device(cfg.device)
     recipe.check_method(cfg.method, device)
     acc = Accelerator(cpu=device == "cpu")
-    main, rank, world = acc.is_main_process, acc.process_index, acc.num_processes
+    main, world = acc.is_main_process, acc.num_processes
     out = Path(cfg.out)  # type: ignore[arg-type]
     bundle: Bundle = load_bundle(cfg.bundle)  # type: ignore[arg-type]
     hyper = recipe.resolve_hyper(cfg, bundle.adapter_config, bundle.metadata.get("config"))
@@ -208,191 +252,211 @@ def _run(cfg: TrainConfig, *, progress: bool) -> TrainResult:  # noqa: PLR0915 -
         if progress and main:
             print(f"protect: {guard.summary()}", file=sys.stderr, flush=True)
     model.train()
-    eval_set = tokenize_all(tok, bundle.eval, cfg.max_length).examples
-    probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
-    system = default_system_prompt(bundle.metadata, bundle.train)
     if not train_set.examples:
         raise ConfigError("no training example fits --max-length with its answer", hint="raise --max-length")
-    lengths = [len(e) for e in train_set.examples]
 
-    from memtune.train.data import length_grouped_batches, shard, split_by_tokens
-
-    def epoch_batches(epoch: int) -> list[list[int]]:
-        return shard(length_grouped_batches(lengths, cfg.batch_size, seed=cfg.seed, epoch=epoch), rank, world)
-
-    per_epoch = math.ceil(len(epoch_batches(0)) / cfg.grad_accum)
-    total_steps = per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, per_epoch * cfg.epochs)
     params = [p for _, p in recipe.trainable_parameters(model)]
     opt = torch.optim.AdamW(params, lr=hyper.lr, weight_decay=cfg.weight_decay)
-    warm = int(total_steps * cfg.warmup_ratio)
-
-    def lr_lambda(s: int) -> float:
-        if s < warm:
-            return (s + 1) / (warm + 1)
-        return max(0.0, (total_steps - s) / max(1, total_steps - warm))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda)
     identity = {"method": cfg.method, "model": resolved.name, "rank": hyper.rank, "alpha": hyper.alpha,
                 "batch_size": cfg.batch_size, "grad_accum": cfg.grad_accum, "seed": cfg.seed,
                 "world": world, "fingerprint": bundle.fingerprint}
-    state = ck.RunState(identity=identity)
-    if cfg.resume:
-        state = ck.load_checkpoint(out, model, opt, sched, identity)
-        if state.epoch >= cfg.epochs and (cfg.max_steps is None or state.step >= cfg.max_steps):
-            raise ConfigError(f"--resume: the run already trained {state.epoch} epoch(s)",
-                              hint=f"pass --epochs above {state.epoch} to train further")
-        state.finished = False
-    start_epoch = state.epoch
+    probes = sample_probes(bundle.probes, cfg.probe_sample, cfg.seed)
     selective = supports_selective_head(model)
-    loss_mod, opt = acc.prepare(AnswerLoss(model, selective), opt, device_placement=[False, False])
-    unwrapped = model  # the PEFT/causal LM; loss_mod may be DDP-wrapped
-
-    rep = Reporter(enabled=progress and main, total=total_steps, done=state.step)
+    state = ck.RunState(identity=identity)
+    s = Session(cfg=cfg, acc=acc, out=out, bundle=bundle, hyper=hyper, bf16=bf16, model=model, tok=tok,
+                resolved=resolved, pad_id=pad_id, train_set=train_set,
+                lengths=[len(e) for e in train_set.examples],
+                eval_set=tokenize_all(tok, bundle.eval, cfg.max_length).examples, probes=probes,
+                system=default_system_prompt(bundle.metadata, bundle.train), params=params, opt=opt,
+                sched=None, state=state, start_epoch=0, selective=selective, loss_mod=None, rep=None,
+                guard=guard, per_epoch=0, total_steps=0, started=started,
+                stopper=EarlyStopping(state, patience=cfg.patience, n_probes=len(probes)))
+    s.per_epoch = math.ceil(len(s.epoch_batches(0)) / cfg.grad_accum)
+    s.total_steps = s.per_epoch * cfg.epochs if cfg.max_steps is None else min(cfg.max_steps, s.per_epoch * cfg.epochs)
+    s.sched = torch.optim.lr_scheduler.LambdaLR(opt, _warmup_then_linear(s.total_steps, cfg.warmup_ratio))
+    if cfg.resume:
+        s.state = ck.load_checkpoint(out, model, opt, s.sched, identity)
+        if s.state.epoch >= cfg.epochs and (cfg.max_steps is None or s.state.step >= cfg.max_steps):
+            raise ConfigError(f"--resume: the run already trained {s.state.epoch} epoch(s)",
+                              hint=f"pass --epochs above {s.state.epoch} to train further")
+        s.state.finished = False
+        s.stopper.record = s.state
+    s.start_epoch = s.state.epoch
+    s.loss_mod, s.opt = acc.prepare(AnswerLoss(model, selective), opt, device_placement=[False, False])
+    s.rep = Reporter(enabled=progress and main, total=s.total_steps, done=s.state.step)
     if main:
         # what ran, with the LoRA shape and lr resolved from the recipe: enough to reproduce it
         dump_config(cfg.replace(lr=hyper.lr, rank=hyper.rank, alpha=hyper.alpha, dropout=hyper.dropout,
                                 target_modules=hyper.target_modules), out / "train_config.yaml")
-        rep.info(f"[bold]memtune train[/]: {cfg.method} on {resolved.name}, {len(train_set.examples)} examples "
-                 f"({train_set.dropped} dropped, {train_set.truncated} truncated), {cfg.epochs} epoch(s), "
-                 f"lr {hyper.lr:g}, r {hyper.rank}, {'bf16' if bf16 else 'fp32'} on {acc.device.type}"
-                 + (f", {world} processes" if world > 1 else ""))
+        s.rep.info(f"[bold]memtune train[/]: {cfg.method} on {resolved.name}, {len(train_set.examples)} examples "
+                   f"({train_set.dropped} dropped, {train_set.truncated} truncated), {cfg.epochs} epoch(s), "
+                   f"lr {hyper.lr:g}, r {hyper.rank}, {'bf16' if bf16 else 'fp32'} on {acc.device.type}"
+                   + (f", {world} processes" if world > 1 else ""))
+    return s
+
+
+def _warmup_then_linear(total_steps: int, warmup_ratio: float) -> Any:
+    """The learning-rate factor per step: linear warm-up, then linear decay to 0 at the last step."""
+    warm = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / (warm + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warm))
+
+    return factor
+
+
+def fit(s: Session) -> bool:
+    """Train epoch by epoch, validating after each; True when early stopping ended the run.
+
+    Ctrl-C saves a checkpoint and raises :class:`TrainingInterrupted` saying how to resume.
+    """
+    cfg, state = s.cfg, s.state
     stop = False
-
-    def measure(epoch: int) -> None:
-        """Eval loss + probe recall on the main process; every rank gets the decision."""
-        nonlocal stop
-        verdict: list[Any] = [None]
-        if main:
-            verdict = judge(epoch)
-        if world > 1:
-            broadcast_object_list(verdict)
-        stop = bool(verdict[0])
-
-    def judge(epoch: int) -> list[Any]:
-        """Measure the adapter as it will be kept; save it when it is the best so far."""
-        el = eval_loss(AnswerLoss(unwrapped, selective), eval_set, batch_size=cfg.batch_size,
-                       pad_id=pad_id, device=acc.device, bf16=bf16, max_batch_tokens=cfg.max_batch_tokens * 2)
-        pr, rows = probe_recall(unwrapped, tok, probes, max_new_tokens=cfg.probe_max_new_tokens, bf16=bf16,
-                                 system=system)
-        recent = [r["loss"] for r in state.curves["train"][-per_epoch:]]
-        row = {"epoch": epoch + 1, "step": state.step, "train_loss": sum(recent) / max(len(recent), 1),
-               "eval_loss": el, "probe_recall": pr}
-        state.curves["epochs"].append(row)
-        better = pr is not None or el is not None  # nothing to judge by: the last epoch is final
-        # Still learning while eval loss falls by > EVAL_LOSS_GAIN: a dip in the few sampled probes is
-        # then noise, not a reason to stop (8 probes stopped a run at epoch 2 of 4, eval loss 1.0 → 0.3).
-        learning = el is not None and (state.best_eval_loss is None
-                                       or el < state.best_eval_loss * (1 - EVAL_LOSS_GAIN))
-        if el is not None and (state.best_eval_loss is None or el < state.best_eval_loss):
-            state.best_eval_loss = el
-        if better:
-            # probe recall first; eval loss breaks ties (and decides when there are no probes)
-            metric = [pr if pr is not None else 0.0, -(el if el is not None else 0.0)]
-            better = state.best_metric is None or beats(metric, state.best_metric, len(probes))
-            if better:
-                state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch + 1, 0
-                ck.save_best(out, unwrapped, tok)
-            else:
-                state.bad_epochs = 0 if learning else state.bad_epochs + 1
-        else:
-            state.best_epoch = epoch + 1
-        rep.epoch(row, best=better)
-        return [bool(cfg.patience) and state.bad_epochs >= cfg.patience]
-
-    dev_type = acc.device.type
     try:
-        with rep:
+        with s.rep:
             while state.epoch < cfg.epochs and not stop:
-                batches = epoch_batches(state.epoch)
+                batches = s.epoch_batches(state.epoch)
                 while state.batch_pos < len(batches):
                     if cfg.max_steps is not None and state.step >= cfg.max_steps:
                         break
-                    window = batches[state.batch_pos : state.batch_pos + cfg.grad_accum]
-                    t0 = time.perf_counter()
-                    data = [_batch(train_set.examples, sub, pad_id, acc.device) for b in window
-                            for sub in split_by_tokens(b, lengths, cfg.max_batch_tokens)]
-                    n_tok = sum(int((d["labels"][:, 1:] != -100).sum()) for d in data)
-                    loss_total = 0.0
-                    for j, d in enumerate(data):
-                        sync = acc.no_sync(loss_mod) if (j < len(data) - 1 and world > 1) else nullcontext()
-                        with sync, torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=bf16):
-                            s, _ = loss_mod(**d)
-                            loss = s / max(n_tok, 1)
-                        acc.backward(loss)
-                        loss_total += float(loss.detach())
-                    if cfg.max_grad_norm:
-                        acc.clip_grad_norm_(params, cfg.max_grad_norm)
-                    opt.step()
-                    if guard is not None:
-                        guard.apply()
-                    sched.step()
-                    opt.zero_grad(set_to_none=True)
-                    release_memory()
-                    state.step += 1
-                    state.batch_pos += len(window)
-                    real = sum(int(d["attention_mask"].sum()) for d in data) * world
-                    step_seconds = time.perf_counter() - t0
-                    state.train_tokens += real
-                    state.train_seconds += step_seconds
-                    state.curves["train"].append({"step": state.step, "epoch": state.epoch + 1,
-                                                  "loss": round(loss_total, 5), "lr": sched.get_last_lr()[0]})
-                    rep.step(loss_total, real, step_seconds, state.epoch + 1, cfg.epochs)
-                    if cfg.save_every and state.step % cfg.save_every == 0 and main:
-                        ck.save_checkpoint(out, unwrapped, opt, sched, state)
+                    _step(s, batches[state.batch_pos : state.batch_pos + cfg.grad_accum])
+                    if cfg.save_every and state.step % cfg.save_every == 0 and s.main:
+                        ck.save_checkpoint(s.out, s.model, s.opt, s.sched, state)
                 hit_max = cfg.max_steps is not None and state.step >= cfg.max_steps
-                measure(state.epoch)
+                stop = validate(s, state.epoch)
                 release_memory()
                 state.epoch += 1
                 state.batch_pos = 0
-                if main:
-                    ck.save_checkpoint(out, unwrapped, opt, sched, state)
+                if s.main:
+                    ck.save_checkpoint(s.out, s.model, s.opt, s.sched, state)
                 if hit_max:
                     break
     except KeyboardInterrupt:
-        if main:
-            opt.zero_grad(set_to_none=True)
-            ck.save_checkpoint(out, unwrapped, opt, sched, state)
+        if s.main:
+            s.opt.zero_grad(set_to_none=True)
+            ck.save_checkpoint(s.out, s.model, s.opt, s.sched, state)
         raise TrainingInterrupted(
             f"training interrupted at step {state.step} (epoch {state.epoch + 1}); checkpoint saved in "
-            f"{out / ck.CKPT_DIR / ck.LAST}",
-            hint=f"resume with: memtune train {cfg.bundle} --out {out} --resume",
+            f"{s.out / ck.CKPT_DIR / ck.LAST}",
+            hint=f"resume with: memtune train {cfg.bundle} --out {s.out} --resume",
         ) from None
+    return stop
 
+
+def _step(s: Session, window: list[list[int]]) -> None:
+    """One optimizer step over ``window`` (grad_accum micro-batches, each split to the token budget)."""
+    import torch
+
+    from memtune.train.data import split_by_tokens
+
+    cfg, state, acc = s.cfg, s.state, s.acc
+    t0 = time.perf_counter()
+    data = [_batch(s.train_set.examples, sub, s.pad_id, acc.device) for b in window
+            for sub in split_by_tokens(b, s.lengths, cfg.max_batch_tokens)]
+    n_tok = sum(int((d["labels"][:, 1:] != -100).sum()) for d in data)
+    loss_total = 0.0
+    for j, d in enumerate(data):
+        sync = acc.no_sync(s.loss_mod) if (j < len(data) - 1 and s.world > 1) else nullcontext()
+        with sync, torch.autocast(device_type=acc.device.type, dtype=torch.bfloat16, enabled=s.bf16):
+            summed, _ = s.loss_mod(**d)
+            loss = summed / max(n_tok, 1)
+        acc.backward(loss)
+        loss_total += float(loss.detach())
+    if cfg.max_grad_norm:
+        acc.clip_grad_norm_(s.params, cfg.max_grad_norm)
+    s.opt.step()
+    if s.guard is not None:
+        s.guard.apply()
+    s.sched.step()
+    s.opt.zero_grad(set_to_none=True)
+    release_memory()
+    state.step += 1
+    state.batch_pos += len(window)
+    real = sum(int(d["attention_mask"].sum()) for d in data) * s.world
+    step_seconds = time.perf_counter() - t0
+    state.train_tokens += real
+    state.train_seconds += step_seconds
+    state.curves["train"].append({"step": state.step, "epoch": state.epoch + 1,
+                                  "loss": round(loss_total, 5), "lr": s.sched.get_last_lr()[0]})
+    s.rep.step(loss_total, real, step_seconds, state.epoch + 1, cfg.epochs)
+
+
+def validate(s: Session, epoch: int) -> bool:
+    """Eval loss and probe recall of ``epoch`` (0-based) on the main process, which saves the adapter
+    when it is the best so far; every rank gets the stop decision."""
+    verdict: list[Any] = [None]
+    if s.main:
+        verdict = [_judge(s, epoch)]
+    if s.world > 1:
+        from accelerate.utils import broadcast_object_list
+
+        broadcast_object_list(verdict)
+    return bool(verdict[0])
+
+
+def _judge(s: Session, epoch: int) -> bool:
+    from memtune.train.evaluation import AnswerLoss, eval_loss, probe_recall
+
+    cfg, state = s.cfg, s.state
+    el = eval_loss(AnswerLoss(s.model, s.selective), s.eval_set, batch_size=cfg.batch_size, pad_id=s.pad_id,
+                   device=s.acc.device, bf16=s.bf16, max_batch_tokens=cfg.max_batch_tokens * 2)
+    pr, _rows = probe_recall(s.model, s.tok, s.probes, max_new_tokens=cfg.probe_max_new_tokens, bf16=s.bf16,
+                             system=s.system)
+    recent = [r["loss"] for r in state.curves["train"][-s.per_epoch:]]
+    row = {"epoch": epoch + 1, "step": state.step, "train_loss": sum(recent) / max(len(recent), 1),
+           "eval_loss": el, "probe_recall": pr}
+    state.curves["epochs"].append(row)
+    verdict = s.stopper.update(epoch + 1, pr, el)
+    if verdict.better:
+        ck.save_best(s.out, s.model, s.tok)
+    s.rep.epoch(row, best=verdict.better)
+    return verdict.stop
+
+
+def save(s: Session, *, stopped: bool) -> TrainResult:
+    """Write the adapter of the best epoch, its lineage (memtune.json) and curves; return the result."""
+    from memtune.train.models import model_hash
+
+    cfg, state, acc, out = s.cfg, s.state, s.acc, s.out
     state.finished = True
     last = state.curves["epochs"][-1] if state.curves["epochs"] else {}
     best = next((r for r in state.curves["epochs"] if r["epoch"] == state.best_epoch), last)
     metrics = {
         "steps": state.step, "epochs_run": state.epoch, "best_epoch": state.best_epoch,
         "train_loss": last.get("train_loss"), "eval_loss": best.get("eval_loss"),
-        "probe_recall": best.get("probe_recall"), "probes_sampled": len(probes),
-        "stopped_early": stop, "train_seconds": round(state.train_seconds, 2),
+        "probe_recall": best.get("probe_recall"), "probes_sampled": len(s.probes),
+        "stopped_early": stopped, "train_seconds": round(state.train_seconds, 2),
         "tokens_per_s": round(state.train_tokens / max(state.train_seconds, 1e-9), 1),
-        "train_examples": len(train_set.examples), "world_size": world,
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "train_examples": len(s.train_set.examples), "world_size": s.world,
+        "wall_seconds": round(time.perf_counter() - s.started, 1),
     }
-    processes = [{"rank": rank, "pid": os.getpid(), "host": socket.gethostname(), "device": str(acc.device),
-                  "backend": str(getattr(acc.state, "backend", None))}]
-    if world > 1:
+    processes = [{"rank": acc.process_index, "pid": os.getpid(), "host": socket.gethostname(),
+                  "device": str(acc.device), "backend": str(getattr(acc.state, "backend", None))}]
+    if s.world > 1:
         from accelerate.utils import gather_object
 
         processes = gather_object(processes)
     metrics["processes"] = processes
-    if main:
-        ck.save_checkpoint(out, unwrapped, opt, sched, state)
-        base = {"name": resolved.name, "source": resolved.source, "path": resolved.path,
-                "hub_id": resolved.spec.hub_id if resolved.spec else None, "hash": model_hash(resolved.path)}
-        info = ck.lineage(system_prompt=system, method=cfg.method, base=base, bundle=bundle, metrics=metrics,
-                          hyper={"lr": hyper.lr, "rank": hyper.rank, "alpha": hyper.alpha, "dropout": hyper.dropout,
-                                 "target_modules": hyper.target_modules, "bf16": bf16},
+    if s.main:
+        ck.save_checkpoint(out, s.model, s.opt, s.sched, state)
+        r = s.resolved
+        base = {"name": r.name, "source": r.source, "path": r.path,
+                "hub_id": r.spec.hub_id if r.spec else None, "hash": model_hash(r.path)}
+        h = s.hyper
+        info = ck.lineage(system_prompt=s.system, method=cfg.method, base=base, bundle=s.bundle, metrics=metrics,
+                          hyper={"lr": h.lr, "rank": h.rank, "alpha": h.alpha, "dropout": h.dropout,
+                                 "target_modules": h.target_modules, "bf16": s.bf16},
                           config=cfg.to_dict())
-        earlier_best = state.best_epoch is not None and state.best_epoch <= start_epoch and ck.has_weights(out)
-        ck.finalize(out, model=unwrapped, tokenizer=tok, keep_checkpoint=cfg.keep_checkpoint,
+        earlier_best = state.best_epoch is not None and state.best_epoch <= s.start_epoch and ck.has_weights(out)
+        ck.finalize(out, model=s.model, tokenizer=s.tok, keep_checkpoint=cfg.keep_checkpoint,
                     files={"curves.json": state.curves, ck.LINEAGE: info}, best_already_in_out=earlier_best)
-        rep.info(f"[green]adapter written to {out}[/] (best epoch {state.best_epoch}, "
-                 f"probe recall {metrics['probe_recall']}, {metrics['tokens_per_s']} tok/s)")
+        s.rep.info(f"[green]adapter written to {out}[/] (best epoch {state.best_epoch}, "
+                   f"probe recall {metrics['probe_recall']}, {metrics['tokens_per_s']} tok/s)")
     acc.wait_for_everyone()
     return TrainResult(out_dir=out, method=cfg.method, steps=state.step, epochs_run=state.epoch,
-                       best_epoch=state.best_epoch, metrics=metrics, curves=state.curves, stopped_early=stop)
+                       best_epoch=state.best_epoch, metrics=metrics, curves=state.curves, stopped_early=stopped)
 
 
 def _batch(examples: list[Any], idx: list[int], pad_id: int, device: Any) -> dict[str, Any]:
