@@ -16,3 +16,4 @@ def main() -> None:
 
 
 __all__ = ["app", "main"]
+from memtune.cli import doctor as _doctor  # noqa: F401

