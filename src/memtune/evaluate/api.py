@@ -123,6 +123,7 @@ def evaluate(
     batch_size: int = 8,
     controls: bool = True,
     n_controls: int = ctl.DEFAULT_N_CONTROLS,
+    control_questions: Sequence[str] = (),
     forgetting: bool = True,
     general_text_file: str | Path | None = None,
     limit: int | None = None,
@@ -179,8 +180,10 @@ def evaluate(
         dropped: list[ctl.ControlTopic] = []
         if controls:
             chosen, dropped = ctl.select_controls(_memory_texts(store, store_filter, bundle_dir, all_probes), n=n_controls)
-            if not chosen:
+            if not chosen and not control_questions:
                 warnings.append("every built-in control topic overlaps the memory: no control questions asked")
+            # questions written for this memory that it cannot answer, asked after the built-in ones
+            chosen += [ctl.ControlTopic(q.strip(), ()) for q in control_questions if q.strip()]
         prompts = [Prompt(p.id, p.question, p.context) for p in all_probes]
         prompts += [Prompt(f"control:{i}", t.question) for i, t in enumerate(chosen, 1)]
         notes: dict[str, list[RetrievedNote]] = {}
@@ -263,7 +266,7 @@ def _score_condition(
         lc = check_output(raw, known_secrets)
         leaks += lc.leaked
         got = notes.get(prompt.key, [])
-        hit = None if not notes or r.probe.guideline_id is None else any(x.guideline_id == r.probe.guideline_id for x in got)
+        hit = None if not notes else right_note_shown(r.probe, got)
         r.answers[cond] = ProbeAnswer(lc.text, score_answer(raw, r.probe.expected_keywords), _notes_dicts(got), hit, lc.types)
     for cr, prompt, raw in zip(control_results, prompts[n:], answers[n:], strict=True):
         lc = check_output(raw, known_secrets)
@@ -281,6 +284,20 @@ def _score_condition(
         controls=ctl.summarize_controls(cr.answers[cond].verdict for cr in control_results) if control_results else None,
         leaks=leaks, seconds=seconds,
     )
+
+
+def right_note_shown(probe: Probe, shown: Sequence[RetrievedNote]) -> bool | None:
+    """Was the note that answers ``probe`` among the notes ``shown``?
+
+    A bundle probe names its guideline; a hand-written one names only its expected keywords, so
+    there the right note is one that holds every keyword (None: no keywords, nothing to judge).
+    """
+    if probe.guideline_id is not None:
+        return any(x.guideline_id == probe.guideline_id for x in shown)
+    keys = [k.lower() for k in probe.expected_keywords if k.strip()]
+    if not keys:
+        return None
+    return any(all(k in x.content.lower() for k in keys) for x in shown)
 
 
 def source_label(probe: Probe) -> str:
