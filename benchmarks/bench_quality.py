@@ -8,6 +8,9 @@ The whole pipeline on a memory (ingest → export → train the default model wi
 `memtune run` recipe → this), e.g. the shipped example memory:
     .venv/bin/python benchmarks/bench_quality.py --memory examples/memtune --work-dir /tmp/q
 
+On every project of the real-memory pool, with hand-written questions (mean ± spread):
+    .venv/bin/python benchmarks/bench_quality.py --pool benchmarks/pool --split dev --work-dir /tmp/pool
+
 Or on an adapter you already trained:
     .venv/bin/python benchmarks/bench_quality.py --adapter ADAPTER --bundle BUNDLE --db DB [--out DIR] [--strict]
 
@@ -70,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     src = ap.add_mutually_exclusive_group(required=True)
     src.add_argument("--adapter", type=Path, help="adapter dir written by `memtune train`")
     src.add_argument("--memory", type=Path, help="memory folder/files: run ingest → export → train first")
+    src.add_argument("--pool", type=Path, help="a pool of real memories (benchmarks/pool): the recipe on every "
+                     "project of --split, judged on its hand-written questions (see benchmarks/bench_pool.py)")
+    ap.add_argument("--split", choices=("dev", "holdout", "all"), default="dev",
+                    help="with --pool: which projects (held-out ones only when a change is final)")
+    ap.add_argument("--project", action="append", default=[], help="with --pool: only this project (repeatable)")
     ap.add_argument("--work-dir", type=Path, help="with --memory: where the store, bundle and adapter go")
     ap.add_argument("--bundle", type=Path, help="bundle with held-out probes.jsonl (default: from memtune.json)")
     ap.add_argument("--db", help="guideline store (enables the retrieval conditions)")
@@ -95,6 +103,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from memtune.errors import MemtuneError
     from memtune.evaluate import evaluate
+
+    if args.pool is not None:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_pool import main_pool
+
+        try:
+            return main_pool(args, parse_overrides(args.overrides))
+        except MemtuneError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     if args.memory is not None:
         from memtune.run import RunConfig, run
