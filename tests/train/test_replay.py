@@ -98,3 +98,24 @@ def test_test_runs_keep_their_caches_out_of_the_users_cache():
     assert cache_root() == root
     if root.parent.name == ".pytest_cache":  # the conftest default, not a caller's choice
         assert not root.is_relative_to(platformdirs.user_cache_dir("memtune"))
+
+
+def test_writing_samples_reports_progress_per_chunk_and_reading_the_cache_is_silent(tiny_lm, tiny_tokenizer):
+    import memtune.train.replay as replay
+
+    said: list[str] = []
+    replay.self_replay_examples(tiny_lm, tiny_tokenizer, replay.CHUNK * 2, model_key="tiny-progress", seed=0,
+                                info=said.append)
+    assert said[0].startswith(f"writing {replay.CHUNK * 2} self-replay samples")
+    assert said[1].startswith(f"self-replay: {replay.CHUNK}/{replay.CHUNK * 2} samples") and "left" in said[1]
+    assert said[2].startswith(f"self-replay: {replay.CHUNK * 2}/{replay.CHUNK * 2} samples") and "done" in said[2]
+    said.clear()
+    replay.self_replay_examples(tiny_lm, tiny_tokenizer, replay.CHUNK * 2, model_key="tiny-progress", seed=0,
+                                info=said.append)
+    assert said == []  # cached: nothing to say
+
+
+def test_progress_line_formats_minutes():
+    from memtune.train.replay import _progress_line
+
+    assert _progress_line(1, 3, 61.0) == "self-replay: 32/96 samples, 1 min 1 s, about 2 min 2 s left"

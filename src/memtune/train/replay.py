@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,7 @@ def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: s
         if missing and info is not None:
             info(f"writing {len(missing) * CHUNK} self-replay samples with the base model (once per model; "
                  f"cached in {replay_cache_dir()})")
+        started, written = time.perf_counter(), 0
         for c in range(chunks):
             f = _cache_file(model_key, c, seed)
             chunk = _read_chunk(f) if c not in missing else None
@@ -81,8 +83,23 @@ def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: s
                 tmp = f.with_suffix(".tmp")
                 tmp.write_text(json.dumps(chunk), encoding="utf-8")
                 tmp.replace(f)
+                written += 1
+                if info is not None:  # minutes on a first run: say how far it is and how long is left
+                    info(_progress_line(written, len(missing), time.perf_counter() - started))
             rows += chunk
     return [Example(list(r), list(r)) for r in rows[:count]]
+
+
+def _progress_line(done: int, total: int, seconds: float) -> str:
+    """``self-replay: 96/288 samples, 41 s, about 1 min 22 s left``."""
+    left = seconds / done * (total - done)
+    tail = f", about {_duration(left)} left" if done < total else ", done"
+    return f"self-replay: {done * CHUNK}/{total * CHUNK} samples, {_duration(seconds)}{tail}"
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    return f"{m} min {s} s" if m else f"{s} s"
 
 
 def _read_chunk(f: Path) -> list[list[int]] | None:
