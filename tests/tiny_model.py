@@ -3,7 +3,7 @@
 model or the network and build one in well under a second.
 
 The tokenizer carries the package's only chat template,
-:data:`memtune.dataset.train_script.CHATML_TEMPLATE` (what a bundle's ``train.py`` gives a base
+:data:`memtune.chatformat.CHATML_TEMPLATE` (what a bundle's ``train.py`` gives a base
 model without one; ``memtune train`` renders with the model's own template, which here is this
 one), so tests see the layout real ChatML models use. Each folder passes the text its tests talk
 about as ``corpus`` so the vocabulary covers it.
@@ -26,7 +26,7 @@ DEFAULT_CORPUS = (
 
 def chat_template() -> str:
     """The package's ChatML template (the single copy in ``src``)."""
-    from memtune.dataset.train_script import CHATML_TEMPLATE
+    from memtune.chatformat import CHATML_TEMPLATE
 
     return CHATML_TEMPLATE
 

@@ -106,6 +106,6 @@ def test_retriever_searches_the_question_before_its_context_line(sqlite_store):
     assert [h.name for h in r.search(turn)] == ["Node"]
     assert [h.name for h in r.search("What first?" + CONTEXT_MARKER + "nvm")] == ["Node"]  # context as fallback
     assert "Acme — Project Memory" in [h.name for h in r.search(turn.replace(CONTEXT_MARKER, " "))]
-    from memtune.dataset.train_script import user_message
+    from memtune.chatformat import user_message
 
     assert user_message("How?", "nvm") == "How?" + CONTEXT_MARKER + "nvm"  # the layout training used

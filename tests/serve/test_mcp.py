@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from memtune.dataset.train_script import render_script
+
 pytestmark = pytest.mark.timeout(90)
 
 EXPECTED_TOOLS = {"export_lora", "list_adapters", "generate_script", "add_guideline", "search_guidelines"}
@@ -133,6 +135,7 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
     assert json.loads((bundle / "metadata.json").read_text())["config"]["rag_gold_first"] == 0.5
     assert r["export_none"]["success"] is False and "no guidelines match" in r["export_none"]["error"]
     assert "def main" in r["script_text"]["script"] and r["script_text"]["written"] == []
+    assert r["script_text"]["script"] == render_script()  # the bundle's train.py, rendered from the chat format
     assert r["script_text"]["command"] == "python train.py --model default --epochs 2.0"
     assert r["script_written"]["written"] == ["exports/bundles/b1/train.py", "exports/bundles/b1/requirements.txt"]
     assert r["script_written"]["folder"] == "exports/bundles/b1"

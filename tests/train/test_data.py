@@ -6,14 +6,12 @@ import json
 
 import pytest
 
+from memtune.chatformat import end_of_turn_ids, to_messages
 from memtune.errors import InputError
 from memtune.train.data import (
     IGNORE,
     PAD_MULTIPLE,
-    _to_messages,
     collate,
-    detect_format,
-    end_of_turn_ids,
     keyword_recall,
     length_grouped_batches,
     load_bundle,
@@ -49,12 +47,11 @@ ANSWER = [{"role": "assistant", "content": "Use PostgreSQL 16."}]
     ],
 )
 def test_every_record_format_becomes_messages(record, fmt, expected):
-    assert detect_format(record) == fmt
-    assert _to_messages(record) == expected
+    assert to_messages(record) == expected, fmt
 
 
 def test_alpaca_input_becomes_context_of_the_user_turn():
-    msgs = _to_messages({"instruction": "Q?", "input": "I'm in a terminal.", "output": "A"})
+    msgs = to_messages({"instruction": "Q?", "input": "I'm in a terminal.", "output": "A"})
     assert msgs[0]["content"].startswith("Q?") and "I'm in a terminal." in msgs[0]["content"]
 
 
@@ -85,7 +82,7 @@ def test_labels_cover_only_the_answer_and_end_of_turn(tiny_tokenizer):
 
 def test_quoted_control_tokens_are_learned_as_plain_text(tiny_tokenizer):
     """A note that quotes `<|im_end|>` must not end the answer (or the prompt) there."""
-    from memtune.train.data import encode_chat
+    from memtune.chatformat import encode_chat
 
     tok = tiny_tokenizer
     eot = end_of_turn_ids(tok)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import memtune.train.models as models
+import memtune.models as models
 from memtune.errors import ModelError
-from memtune.train.models import DEFAULT_MODEL, REGISTRY, model_hash, resolve_base_model
+from memtune.models import DEFAULT_MODEL, REGISTRY, model_hash, resolve_base_model
 
 
 def test_local_dir_resolves(tiny_model_dir):

@@ -395,8 +395,9 @@ class _BundleWriter:
         write_adapter_config(tmp, lora_kwargs)
         self.files["adapter_config"] = "adapter_config.json"
         if cfg.generate_script:
-            script = Path(__file__).with_name("train_script.py").read_text(encoding="utf-8")
-            (tmp / "train.py").write_text(script, encoding="utf-8")
+            from memtune.dataset.train_script import render_script
+
+            (tmp / "train.py").write_text(render_script(), encoding="utf-8")
             (tmp / "requirements.txt").write_text(artifacts.requirements_txt(), encoding="utf-8")
             self.files.update(training_script="train.py", requirements="requirements.txt")
         self._collect_warnings(paraphraser)

@@ -2,7 +2,7 @@
 
 Every format carries the same conversation (system prompt, user turn, answer), so a
 bundle trains the same in memtune, TRL, LLaMA-Factory, Axolotl or OpenAI. ``to_messages``
-reads any of them back (it lives in the shipped ``train.py`` so bundles are standalone).
+reads any of them back (:mod:`memtune.chatformat`, rendered into the shipped ``train.py`` so bundles are standalone).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from memtune.dataset.examples import Example
-from memtune.dataset.train_script import to_messages
+from memtune.chatformat import to_messages
 
 FORMATS = ("messages", "alpaca", "sharegpt", "openai", "anthropic", "prompt-completion")
 ALIASES = {

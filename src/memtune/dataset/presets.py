@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memtune.models import spec_for
+
 PRESETS = {
     "small": {"r": 8, "lora_alpha": 16, "lora_dropout": 0.05},
     "medium": {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05},
@@ -75,8 +77,6 @@ _NAME_RULES: list[tuple[str, str]] = [
     (r"deepseek[-_]?v3|deepseek[-_]?r1", "deepseek_v3"),
     (r"(?:code|tiny|open|vicuna[-_]?)?llama|vicuna|alpaca|smollm|deepseek|yi|olmo|granite|hermes|solar", "llama"),
 ]
-DEFAULT_MODEL_INFO = ("HuggingFaceTB/SmolLM2-135M-Instruct", "llama", 134_515_008)
-_DEFAULT_NAMES = {"", "default", "smollm2", "smollm2-135m", "smollm2-135m-instruct", "embedded"}
 
 
 @dataclass(frozen=True)
@@ -153,9 +153,9 @@ def _gguf_arch(path: Path) -> str | None:
 
 def resolve_model(target: str | None) -> ModelInfo:
     """The target model's name, type and size, from whatever the user gave (no network)."""
-    if target is None or target.strip().lower() in _DEFAULT_NAMES:
-        name, mtype, params = DEFAULT_MODEL_INFO
-        return ModelInfo(name, mtype, params, "default")
+    spec = spec_for(target)  # a registry name or alias (memtune.models), as training accepts them
+    if spec is not None:
+        return ModelInfo(spec.hub_id, spec.model_type, spec.num_params, "default")
     p = Path(target).expanduser()
     if p.is_dir() and (p / "config.json").is_file():
         try:

@@ -1,10 +1,11 @@
 """System prompts, user contexts and retrieved-note blocks: the non-question parts of a prompt.
 
-Training and inference must agree on these, so evaluation and serving import them from
-here: :data:`DEFAULT_SYSTEM_PROMPT` is what every training question is asked under (and
-what the bundle's metadata names), :func:`user_message` joins a question and its context
-(seed 000's "context"), and :func:`system_with_notes` renders retrieved notes the way the
-RAG-style training examples show them.
+Training and inference must agree on these: :data:`DEFAULT_SYSTEM_PROMPT` (what every
+training question is asked under, and what the bundle's metadata names) and
+:func:`user_message` (how a question and its context, seed 000's "context", share a turn)
+are the chat format's (:mod:`memtune.chatformat`), re-exported here;
+:func:`system_with_notes` renders retrieved notes the way the RAG-style training examples
+show them.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import random
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from memtune.chatformat import DEFAULT_SYSTEM_PROMPT, user_message
 from memtune.dataset.text import clip_markdown
-from memtune.dataset.train_script import user_message
 from memtune.dataset.topics import category_label
 
-# Short and fixed: it is in every training example, so each token here costs a token of
-# every example, and a prompt that varied would teach nothing the answer does not.
-DEFAULT_SYSTEM_PROMPT = "You are this project's coding assistant. Answer from the project memory, with exact commands and names."
 NOTES_HEADER = "Notes from the project memory (some may not be relevant to the question):"
 NOTE_CHAR_LIMIT = 600
 

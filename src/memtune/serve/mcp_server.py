@@ -114,7 +114,7 @@ class _Tools:
         import memtune.dataset.train_script as train_script
         from memtune.dataset.artifacts import requirements_txt
 
-        text = Path(train_script.__file__).read_text(encoding="utf-8")
+        text = train_script.render_script()
         command = _train_command(opts)
         if target is None:
             return {"written": [], "command": command, "script": text}

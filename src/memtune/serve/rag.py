@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memtune.dataset.train_script import CONTEXT_MARKER  # how a question and its context share a turn
+from memtune.chatformat import CONTEXT_MARKER  # how a question and its context share a turn
 from memtune.serve.engine import Message
 
 

@@ -1,5 +1,8 @@
 """Bundle reading, chat-template tokenisation with answer-only labels, length-grouped batches.
 
+The chat format itself (record formats, the user turn, prompt ids, end of turn) is
+:mod:`memtune.chatformat`, shared with evaluation, serving and the bundle's train.py.
+
 Labels are built explicitly (never by masking pad ids): SmolLM2's pad token *is* its
 end-of-turn token, and a pad-masking collator would teach the model never to stop.
 Every token the model sees before an assistant turn is -100; the assistant's text and
@@ -8,7 +11,6 @@ its end-of-turn token are labelled; the template's trailing newline is not.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import random
@@ -19,27 +21,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from memtune.chatformat import (  # noqa: F401 - re-exported: training's names for the chat format
+    defuse,
+    encode,
+    encode_chat,
+    end_of_turn_ids,
+    render,
+    to_messages,
+    user_content,
+)
 from memtune.errors import InputError
 
 IGNORE = -100
-_ROLE_ALIASES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                 "model": "assistant", "bot": "assistant", "system": "system"}
 
 
 # --------------------------------------------------------------------------- formats
-def user_content(question: str, context: str | None = "") -> str:
-    """How a question and its context become one user turn (alpaca instruction + input).
-
-    memtune.dataset owns the training layout; its ``user_message`` wins when installed.
-    """
-    try:
-        from memtune.dataset.prompts import user_message
-    except ImportError:
-        context = (context or "").strip()
-        return f"{question.strip()}\n\nContext: {context}" if context else question.strip()
-    return user_message(question, context)
-
-
 def default_system_prompt(
     metadata: dict[str, Any] | None = None, conversations: Sequence[list[dict[str, str]]] = ()
 ) -> str | None:
@@ -54,79 +50,9 @@ def default_system_prompt(
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _msgs(items: Iterable[dict[str, Any]], role_key: str, text_key: str) -> list[dict[str, str]]:
-    out = []
-    for m in items:
-        role = _ROLE_ALIASES.get(str(m.get(role_key, "")).lower())
-        if role is None:
-            raise ValueError(f"unknown role {m.get(role_key)!r}")
-        out.append({"role": role, "content": str(m.get(text_key, ""))})
-    return out
-
-
-def _anthropic(prompt: str, completion: str) -> list[dict[str, str]]:
-    parts = re.split(r"\n\n(Human|Assistant):", "\n\n" + prompt.lstrip("\n"))
-    msgs: list[dict[str, str]] = []
-    head = parts[0].strip()
-    if head:
-        msgs.append({"role": "system", "content": head})
-    for who, text in zip(parts[1::2], parts[2::2], strict=False):
-        if text.strip():
-            msgs.append({"role": "user" if who == "Human" else "assistant", "content": text.strip()})
-    msgs.append({"role": "assistant", "content": completion.strip()})
-    return msgs
-
-
-def detect_format(record: dict[str, Any]) -> str:
-    """messages | sharegpt | alpaca | anthropic | prompt_completion (ValueError if none)."""
-    if "messages" in record:
-        return "messages"
-    if "conversations" in record:
-        return "sharegpt"
-    if "instruction" in record and ("output" in record or "response" in record):
-        return "alpaca"
-    if "prompt" in record and "completion" in record:
-        p = record["prompt"]
-        if isinstance(p, str) and "\n\nHuman:" in p:
-            return "anthropic"
-        return "prompt_completion"
-    raise ValueError(f"unrecognised record keys {sorted(record)}")
-
-
-@functools.cache
-def _dataset_to_messages() -> Any:
-    try:
-        from memtune.dataset import to_messages
-    except ImportError:
-        return None
-    return to_messages
-
-
 def record_to_messages(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Any supported record → chat messages; memtune.dataset.to_messages (the format owner) when present."""
-    external = _dataset_to_messages()
-    if external is not None:
-        return [{"role": m["role"], "content": m["content"]} for m in external(record)]
-    return _to_messages(record)
-
-
-def _to_messages(r: dict[str, Any]) -> list[dict[str, str]]:
-    kind = detect_format(r)
-    if kind == "messages":
-        return _msgs(r["messages"], "role", "content")
-    if kind == "sharegpt":
-        return _msgs(r["conversations"], "from", "value")
-    if kind == "alpaca":
-        msgs = [{"role": "system", "content": r["system"]}] if r.get("system") else []
-        msgs.append({"role": "user", "content": user_content(r["instruction"], r.get("input") or r.get("context"))})
-        msgs.append({"role": "assistant", "content": str(r.get("output", r.get("response", "")))})
-        return msgs
-    if kind == "anthropic":
-        return _anthropic(r["prompt"], str(r["completion"]))
-    p, c = r["prompt"], r["completion"]
-    msgs = _msgs(p, "role", "content") if isinstance(p, list) else [{"role": "user", "content": str(p)}]
-    msgs += _msgs(c, "role", "content") if isinstance(c, list) else [{"role": "assistant", "content": str(c)}]
-    return msgs
+    """Any supported record → chat messages, as the bundle's train.py reads it (:func:`memtune.chatformat.to_messages`)."""
+    return [{"role": m["role"], "content": m["content"]} for m in to_messages(record)]
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -224,87 +150,6 @@ def load_bundle(path: str | Path) -> Bundle:
 
 
 # --------------------------------------------------------------------------- tokenising
-def render(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool = False) -> str:
-    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=add_generation_prompt)
-
-
-_PLACEHOLDER = re.compile("\ue000(\\d+)\ue001")
-
-
-def _special_strings(tokenizer: Any) -> list[str]:
-    """The text forms of the tokenizer's special tokens, longest first."""
-    found = set(getattr(tokenizer, "all_special_tokens", None) or [])
-    for tok in (getattr(tokenizer, "added_tokens_decoder", None) or {}).values():
-        if getattr(tok, "special", False):
-            found.add(str(tok.content))
-    return sorted((t for t in found if t), key=len, reverse=True)
-
-
-def defuse(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[str]]:
-    """Messages whose special-token strings (a note quoting ``<|im_end|>``) are swapped for
-    private-use placeholders, and the strings they stand for.
-
-    Left alone, the tokenizer reads such text as the real control token: a training answer
-    that quotes it is cut there (the model learns to stop mid-sentence) and a prompt that
-    quotes it ends the turn early. :func:`encode` turns the placeholders back into the
-    string's *plain* tokens.
-    """
-    specials = [t for t in _special_strings(tokenizer) if any(t in (m.get("content") or "") for m in messages)]
-    if not specials:
-        return messages, []
-    out = []
-    for m in messages:
-        content = m.get("content") or ""
-        for i, t in enumerate(specials):
-            content = content.replace(t, f"\ue000{i}\ue001")
-        out.append({**m, "content": content})
-    return out, specials
-
-
-def encode(tokenizer: Any, text: str, specials: Sequence[str] = ()) -> list[int]:
-    """Token ids of rendered text: template markers as control tokens, placeholders from
-    :func:`defuse` as the plain tokens of the text they stand for."""
-    if not text:
-        return []
-    if not specials:
-        return tokenizer(text, add_special_tokens=False).input_ids
-    ids: list[int] = []
-    pos = 0
-    for m in _PLACEHOLDER.finditer(text):
-        if m.start() > pos:
-            ids += tokenizer(text[pos : m.start()], add_special_tokens=False).input_ids
-        ids += tokenizer(specials[int(m.group(1))], add_special_tokens=False, split_special_tokens=True).input_ids
-        pos = m.end()
-    if pos < len(text):
-        ids += tokenizer(text[pos:], add_special_tokens=False).input_ids
-    return ids
-
-
-def encode_chat(tokenizer: Any, messages: list[dict[str, str]], *, add_generation_prompt: bool = True) -> list[int]:
-    """A conversation's prompt ids, exactly as training tokenises it (see :func:`defuse`)."""
-    safe, specials = defuse(tokenizer, list(messages))
-    return encode(tokenizer, render(tokenizer, safe, add_generation_prompt=add_generation_prompt), specials)
-
-
-def end_of_turn_ids(tokenizer: Any) -> list[int]:
-    """Token ids that end an assistant turn in this tokenizer's chat template (+ eos)."""
-    ids: list[int] = []
-    probe = "MEMTUNE_PROBE"
-    try:
-        text = render(tokenizer, [{"role": "user", "content": "q"}, {"role": "assistant", "content": probe}])
-        tail = text[text.rindex(probe) + len(probe):]
-        tail_ids = tokenizer(tail, add_special_tokens=False).input_ids
-        special = set(getattr(tokenizer, "all_special_ids", []) or [])
-        first = next((t for t in tail_ids if t in special), None)
-        if first is not None:
-            ids.append(first)
-    except Exception:  # a template that cannot render a plain exchange: fall back to eos
-        pass
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
-        ids.append(tokenizer.eos_token_id)
-    return ids
-
-
 @dataclass
 class Example:
     input_ids: list[int]
