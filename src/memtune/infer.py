@@ -1,105 +1,26 @@
 """Ask a trained adapter (or a plain base model) questions: seed 000's ``ask_memory_assistant``.
 
 Greedy by default (answers that evaluation can reproduce), stops at the chat template's
-end-of-turn token, and batches with left padding for evaluation. Evaluation and serving
-build on :class:`Assistant`.
+end-of-turn token, and batches with left padding for evaluation: all of it is
+:mod:`memtune.generation`, the path evaluation and serving answer through too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from memtune.chatformat import conversation
 from memtune.errors import ModelError, NotFoundError
+from memtune.generation import GenParams, complete, encode_prompt, generate
 
 Message = dict[str, str]
-
-
-def _conversation(question: str, context: str = "", system: str | None = None) -> list[Message]:
-    from memtune.train.data import user_content
-
-    msgs = [{"role": "system", "content": system}] if system else []
-    return msgs + [{"role": "user", "content": user_content(question, context)}]
-
-
-def _gen_kwargs(tokenizer: Any, max_new_tokens: int, temperature: float, top_p: float) -> dict[str, Any]:
-    from transformers import GenerationConfig
-
-    from memtune.train.data import end_of_turn_ids
-
-    eot = end_of_turn_ids(tokenizer)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot[0]
-    sample = temperature > 0
-    gc = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=sample,
-        temperature=temperature if sample else None,
-        top_p=top_p if sample else None,
-        top_k=None,
-        eos_token_id=eot,
-        pad_token_id=pad,
-    )
-    return {"generation_config": gc}
-
-
-def _device_of(model: Any) -> Any:
-    return next(model.parameters()).device
-
-
-def _autocast(model: Any, bf16: bool | None) -> Any:
-    import torch
-
-    from memtune.train.models import bf16_supported
-
-    dev = _device_of(model).type
-    on = bf16_supported(dev) if bf16 is None else bf16
-    return torch.autocast(device_type=dev, dtype=torch.bfloat16, enabled=bool(on))
-
-
-def generate(
-    model: Any,
-    tokenizer: Any,
-    conversations: Sequence[list[Message]],
-    *,
-    max_new_tokens: int = 200,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    batch_size: int = 8,
-    bf16: bool | None = None,
-) -> list[str]:
-    """Answers for many conversations, batched (left-padded, similar lengths together)."""
-    import torch
-
-    from memtune.train.data import encode_chat, end_of_turn_ids
-
-    eot = set(end_of_turn_ids(tokenizer))
-    kw = _gen_kwargs(tokenizer, max_new_tokens, temperature, top_p)
-    pad = kw["generation_config"].pad_token_id
-    prompts = [encode_chat(tokenizer, c) for c in conversations]
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[str] = [""] * len(prompts)
-    dev = _device_of(model)
-    for s in range(0, len(order), batch_size):
-        idx = order[s : s + batch_size]
-        width = max(len(prompts[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for r, i in enumerate(idx):
-            n = len(prompts[i])
-            ids[r, width - n :] = torch.tensor(prompts[i])
-            mask[r, width - n :] = 1
-        with torch.no_grad(), _autocast(model, bf16):
-            gen = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), **kw)
-        for r, i in enumerate(idx):
-            new = gen[r, width:].tolist()
-            cut = next((k for k, t in enumerate(new) if t in eot), len(new))
-            out[i] = tokenizer.decode(new[:cut], skip_special_tokens=True).strip()
-    return out
 
 
 class Assistant:
@@ -120,7 +41,7 @@ class Assistant:
 
     def ask(self, question: str, context: str = "", *, system: str | None = None, max_new_tokens: int = 200,
             temperature: float = 0.0, top_p: float = 1.0) -> str:
-        conv = _conversation(question, context, system if system is not None else self.system)
+        conv = conversation(question, context, system if system is not None else self.system)
         return self.chat(conv, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
 
     def generate_batch(self, questions: Sequence[str], contexts: Sequence[str] | None = None, *,
@@ -131,35 +52,30 @@ class Assistant:
         systems = list(system) if isinstance(system, (list, tuple)) else [system if system is not None else self.system] * len(questions)
         if not len(contexts) == len(systems) == len(questions):
             raise ValueError("questions, contexts and system prompts must have the same length")
-        convs = [_conversation(q, c, s) for q, c, s in zip(questions, contexts, systems, strict=True)]
+        convs = [conversation(q, c, s) for q, c, s in zip(questions, contexts, systems, strict=True)]
         return generate(self.model, self.tokenizer, convs, max_new_tokens=max_new_tokens,
                         temperature=temperature, batch_size=batch_size, bf16=self.bf16)
 
     def stream(self, question: str, context: str = "", *, system: str | None = None, messages: list[Message] | None = None,
                max_new_tokens: int = 200, temperature: float = 0.0, top_p: float = 1.0) -> Iterator[str]:
         """Yield text chunks as they are generated (for a chat REPL)."""
-        import torch
-        from transformers import TextIteratorStreamer
-
-        from memtune.train.data import encode_chat
-
-        conv = messages or _conversation(question, context, system if system is not None else self.system)
-        ids = torch.tensor([encode_chat(self.tokenizer, conv)], device=_device_of(self.model))
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kw = _gen_kwargs(self.tokenizer, max_new_tokens, temperature, top_p)
+        conv = messages or conversation(question, context, system if system is not None else self.system)
+        ids = encode_prompt(self.tokenizer, conv)
+        params = GenParams(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+        chunks: queue.Queue[str | None] = queue.Queue()
         errors: list[BaseException] = []
 
         def work() -> None:
             try:
-                with torch.no_grad(), _autocast(self.model, self.bf16):
-                    self.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer, **kw)
+                complete(self.model, self.tokenizer, ids, params, bf16=self.bf16, on_text=chunks.put)
             except BaseException as exc:  # surface it in the caller's thread
                 errors.append(exc)
-                streamer.end()
+            finally:
+                chunks.put(None)
 
         t = threading.Thread(target=work, daemon=True)
         t.start()
-        for chunk in streamer:
+        while (chunk := chunks.get()) is not None:
             if chunk:
                 yield chunk
         t.join()
@@ -182,7 +98,7 @@ def load_assistant(adapter_dir: str | os.PathLike[str] | None = None, *, base_mo
     LoRA weights are merged into the base for inference (``merge=False`` keeps them apart,
     e.g. to switch adapters later).
     """
-    from memtune.train.models import load_base_model, load_tokenizer, model_hash, pick_device, resolve_base_model
+    from memtune.models import load_base_model, load_tokenizer, model_hash, pick_device, resolve_base_model
 
     device = pick_device(device)
     if adapter_dir is None:

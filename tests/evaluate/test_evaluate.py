@@ -70,7 +70,7 @@ def _adapter_on(model) -> bool:
 def scripted(monkeypatch):
     """Replace generation with a script: the adapter 'knows' every fact (and invents for
     controls), the base knows nothing (and admits it), retrieval answers from the notes."""
-    import memtune.infer
+    import memtune.generation
 
     facts = {q: content for _n, _c, content, q, _k in GUIDELINES}
     calls = []
@@ -94,7 +94,7 @@ def scripted(monkeypatch):
             out.append(ans)
         return out
 
-    monkeypatch.setattr(memtune.infer, "generate", fake_generate)
+    monkeypatch.setattr(memtune.generation, "generate", fake_generate)
     return calls
 
 

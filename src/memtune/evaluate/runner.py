@@ -5,7 +5,7 @@ adapter disabled (``PeftModel.disable_adapter()``): one load, no second copy, an
 adapter differ by exactly the adapter. A full fine-tune has no adapter to switch off, so
 its base model is loaded next to it.
 
-Generation goes through ``memtune.infer.generate`` (batched, left-padded, greedy by
+Generation goes through ``memtune.generation.generate`` (batched, left-padded, greedy by
 default, stops at the template's end-of-turn), the same code that serves answers.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memtune import generation
+from memtune.chatformat import conversation  # the questions are asked exactly as training asked them
 from memtune.errors import ConfigError, ModelError
 from memtune.evaluate.results import CONDITIONS
 
@@ -130,14 +132,6 @@ class Prompt:
     context: str = ""
 
 
-def conversation(question: str, context: str = "", system: str | None = None) -> list[dict[str, str]]:
-    """Chat messages exactly as training built them (``memtune.train.data.user_content``)."""
-    from memtune.train.data import user_content
-
-    msgs = [{"role": "system", "content": system}] if system else []
-    return msgs + [{"role": "user", "content": user_content(question, context)}]
-
-
 def generate_answers(
     mut: ModelUnderTest,
     which: str,
@@ -157,8 +151,6 @@ def generate_answers(
     """
     import torch
 
-    from memtune.infer import generate
-
     convs = [conversation(p.question, p.context, s) for p, s in zip(prompts, systems, strict=True)]
     order = sorted(range(len(convs)), key=lambda i: sum(len(m["content"]) for m in convs[i]))
     out: list[str] = [""] * len(convs)
@@ -168,7 +160,7 @@ def generate_answers(
     with mut.use(which) as model:
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
-            answers = generate(model, mut.tokenizer, [convs[i] for i in idx], max_new_tokens=max_new_tokens,
+            answers = generation.generate(model, mut.tokenizer, [convs[i] for i in idx], max_new_tokens=max_new_tokens,
                                temperature=temperature, batch_size=batch_size, bf16=mut.bf16)
             for i, a in zip(idx, answers, strict=True):
                 out[i] = a

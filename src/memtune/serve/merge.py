@@ -44,14 +44,9 @@ def _probe_ids(tok: Any) -> Any:
 
 
 def _greedy(model: Any, ids: Any, eos: list[int], pad: int, n: int) -> list[int]:
-    import torch
+    from memtune.generation import generate_ids
 
-    with torch.inference_mode():
-        out = model.generate(
-            input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=n, do_sample=False,
-            temperature=None, top_p=None, top_k=None, eos_token_id=eos or None, pad_token_id=pad,
-        )
-    return out[0, ids.shape[1]:].tolist()
+    return generate_ids(model, [ids[0].tolist()], stops=eos, pad=pad, max_new_tokens=n)[0]
 
 
 def _prepare_out(out: Path, adapter: Path, force: bool) -> None:

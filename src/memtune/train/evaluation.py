@@ -12,6 +12,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from memtune import generation
+from memtune.chatformat import conversation
 from memtune.train.data import (
     IGNORE,
     Example,
@@ -20,7 +22,6 @@ from memtune.train.data import (
     keyword_recall,
     length_grouped_batches,
     split_by_tokens,
-    user_content,
 )
 from memtune.train.fastops import frozen_head_cross_entropy
 
@@ -97,16 +98,14 @@ def probe_recall(
     model: Any, tokenizer: Any, probes: list[dict[str, Any]], *, max_new_tokens: int, bf16: bool, batch_size: int = 8,
     system: str | None = None,
 ) -> tuple[float | None, list[dict[str, Any]]]:
-    """Greedy answers to the probes and their mean keyword recall."""
+    """Greedy answers to the probes (asked and generated as evaluation and serving do) and their mean keyword recall."""
     if not probes:
         return None, []
-    from memtune.infer import generate
-
     was_training = model.training
     model.eval()
-    head = [{"role": "system", "content": system}] if system else []
-    convs = [[*head, {"role": "user", "content": user_content(p["question"], p.get("context", ""))}] for p in probes]
-    answers = generate(model, tokenizer, convs, max_new_tokens=max_new_tokens, batch_size=batch_size, bf16=bf16)
+    convs = [conversation(p["question"], p.get("context", ""), system) for p in probes]
+    answers = generation.generate(model, tokenizer, convs, max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                  bf16=bf16)
     model.train(was_training)
     rows = [
         {"question": p["question"], "answer": a, "recall": keyword_recall(a, p["expected_keywords"])}
