@@ -61,8 +61,13 @@ def tiny_model(tmp_path_factory):
 
 def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     repo = _memory(tmp_path)
-    first = run(_cfg(repo, tmp_path, tiny_model), progress=False)
+    said: list[str] = []
+    first = run(_cfg(repo, tmp_path, tiny_model), progress=False, say=said.append)
     assert _status(first) == {"ingest": "ran", "export": "ran", "train": "ran", "eval": "ran"}
+    # before training it says how long training should take on this machine
+    eta = next(m for m in said if m.startswith("train    expected: about "))
+    assert "tokens/s" in eta and "core" in eta
+    assert said.index(eta) < next(i for i, m in enumerate(said) if m.startswith("train    ran"))
     work = tmp_path / "work"
     assert (work / "bundle" / "train.jsonl").is_file()
     assert (work / "adapter" / "adapter_model.safetensors").is_file()

