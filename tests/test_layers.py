@@ -12,7 +12,7 @@ Layers, bottom to top (a package may import from its own layer and the ones belo
     infer                      adapter -> answers
     evaluate                   probes, controls and reports over infer
     serve                      HTTP / MCP / chat over infer and the store
-    run                        the one-command pipeline (ingest, export, train, eval)
+    run, doctor                the one-command pipeline (ingest, export, train, eval); the machine report
     cli                        the typer commands on top of everything
 
 Every ``import`` / ``from ... import`` counts, wherever it sits in a file (module level,
@@ -45,7 +45,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("infer",),
     ("evaluate",),
     ("serve",),
-    ("run",),
+    ("run", "doctor"),
     ("cli",),
 ]
 
