@@ -63,11 +63,27 @@ def remove_stale_temps(out: Path) -> list[Path]:
             pid = int(p.name.split(".tmp-", 1)[1].split("-", 1)[0])
         except (IndexError, ValueError):
             continue
-        if not p.is_dir() or p.is_symlink() or _locked(p) or pid_alive(pid):
+        if not p.is_dir() or p.is_symlink() or pid_alive(pid) or _still_locked(p):
             continue
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
     return removed
+
+
+DYING_WORKERS_S = 3.0
+"""How long a dead export's workers may take to exit (and drop its lock) before its temp dir is
+left for a later export: they get SIGKILL with their parent, but exiting a big process under
+load can take a moment."""
+
+
+def _still_locked(path: Path) -> bool:
+    """``path``'s lock is held and stays held for :data:`DYING_WORKERS_S` (its exporter is dead)."""
+    deadline = time.monotonic() + DYING_WORKERS_S
+    while _locked(path):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
+    return False
 
 
 def _locked(path: Path) -> bool:
