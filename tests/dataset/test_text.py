@@ -118,3 +118,21 @@ def test_probe_keywords_are_not_given_away_by_the_question(guidelines):
     for g in guidelines:
         for p in generate_probes(g, seed=2):
             assert not [k for k in p["expected_keywords"] if norm(k) in norm(p["question"])], p
+
+
+def test_fences_are_what_markdown_it_calls_fences():
+    """Code blocks come from the same parser ingest cut the note with, so edge cases agree."""
+    from memtune.dataset.text import split_blocks
+
+    stray = "Run the flaky test: ```bash\npytest tests/x.py -p no:randomly\n```"
+    assert [b.kind for b in split_blocks(stray)] == ["text"]  # a ``` line closing nothing is prose
+    quoted = "Note:\n\n> ```\n> quoted code\n> ```\n"
+    assert [b.kind for b in split_blocks(quoted)] == ["text"]
+    listed = "- Start it:\n\n  ```sh\n  make up\n  ```\n- Then open the app."
+    blocks = split_blocks(listed)
+    assert [b.kind for b in blocks] == ["text", "code", "text"]
+    assert blocks[1].lang == "sh" and blocks[1].text == "make up" and blocks[1].raw == "```sh\nmake up\n```"
+    tilde = "Intro.\n~~~python title=x\nprint(1)\n~~~\nAfter."
+    assert [(b.kind, b.lang) for b in split_blocks(tilde)] == [("text", ""), ("code", "python"), ("text", "")]
+    unclosed = "Intro.\n```js\nconsole.log(1)\n"
+    assert split_blocks(unclosed)[-1].text == "console.log(1)"

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-FENCE_RE = re.compile(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.M | re.S)
 REDACTED_RE = re.compile(r"\[REDACTED(?::[^\]\n]*)?\]")
 _LINK_RE = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
 _BOLD_RE = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
@@ -48,30 +47,43 @@ def split_blocks(content: str) -> list[Block]:
 
 @lru_cache(maxsize=256)
 def _split_blocks(content: str) -> tuple[Block, ...]:
-    """Cached: one note's body is split by keywords, facts, answers and prompts (~6 times each)."""
+    """Cached: one note's body is split by keywords, facts, answers and prompts (~6 times each).
+
+    Fences are found by markdown-it (the parser ingest reads memory files with), so what counts
+    as a code block here is what counted when the note was cut; a note without a fence marker
+    skips the parse.
+    """
+    if "```" not in content and "~~~" not in content:
+        return (Block("text", content.strip()),) if content.strip() else ()
+    from memtune.ingest.mdtokens import MD
+
+    lines = content.splitlines(keepends=True)
     out: list[Block] = []
-    pos = 0
-    for m in FENCE_RE.finditer(content):
-        before = content[pos : m.start()].strip("\n")
+    pos = 0  # first line not yet emitted
+    quoted = 0
+    for tok in MD.parse(content):
+        if tok.type == "blockquote_open":
+            quoted += 1
+        elif tok.type == "blockquote_close":
+            quoted -= 1
+        if tok.type != "fence" or quoted or tok.map is None or not tok.content.strip():
+            continue  # a fence inside a quote, or an empty one (a stray ``` line), stays prose
+        start, end = tok.map
+        before = "".join(lines[pos:start]).strip("\n")
         if before.strip():
             out.append(Block("text", before.strip()))
-        fence = m.group(1)
-        body = m.group(3).rstrip("\n")
-        lang = m.group(2).strip()
+        fence = tok.markup
+        lang = _LANG_RE.match(tok.info.strip()).group(0)  # type: ignore[union-attr]
+        body = tok.content.rstrip("\n")
         out.append(Block("code", body, lang, f"{fence}{lang}\n{body}\n{fence}"))
-        pos = m.end()
-    rest = content[pos:]
-    unclosed = re.search(r"^[ \t]*(`{3,}|~{3,})[ \t]*([\w+#.-]*)[^\n]*\n", rest, re.M)
-    if unclosed:
-        before = rest[: unclosed.start()].strip("\n")
-        if before.strip():
-            out.append(Block("text", before.strip()))
-        body = rest[unclosed.end() :].rstrip("\n")
-        fence, lang = unclosed.group(1), unclosed.group(2)
-        out.append(Block("code", body, lang, f"{fence}{lang}\n{body}\n{fence}"))
-    elif rest.strip():
+        pos = end
+    rest = "".join(lines[pos:])
+    if rest.strip():
         out.append(Block("text", rest.strip()))
     return tuple(out)
+
+
+_LANG_RE = re.compile(r"[\w+#.-]*")
 
 
 def code_blocks(content: str) -> list[Block]:
