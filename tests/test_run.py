@@ -71,6 +71,9 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     work = tmp_path / "work"
     assert (work / "bundle" / "train.jsonl").is_file()
     assert (work / "adapter" / "adapter_model.safetensors").is_file()
+    # the adapter's lineage names the store and scope its notes came from (answers retrieve from it)
+    ds = json.loads((work / "adapter" / "memtune.json").read_text())["dataset"]
+    assert ds["store"] == f"sqlite:///{(tmp_path / 'store.db').resolve()}" and ds["filter"]["scope_id"]
     # the run recipe puts LoRA on the MLP blocks only (where the default model keeps facts)
     targets = json.loads((work / "adapter" / "adapter_config.json").read_text())["target_modules"]
     assert targets and all(t.startswith("mlp.") for t in targets), targets

@@ -27,13 +27,20 @@ class Assistant:
     """A loaded model (+ adapter) that answers questions."""
 
     def __init__(self, model: Any, tokenizer: Any, *, source: str, info: dict[str, Any] | None = None,
-                 system: str | None = None, bf16: bool | None = None) -> None:
+                 system: str | None = None, bf16: bool | None = None, retrieval: Retrieval | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.source = source
         self.info = info or {}
         self.system = system
         self.bf16 = bf16
+        self.retrieval = retrieval
+        """When set, :meth:`ask` puts the store's best-matching notes under the system prompt."""
+
+    @property
+    def mode(self) -> str:
+        """``retrieval`` (notes from the store in every prompt) or ``closed-book``."""
+        return "retrieval" if self.retrieval is not None else "closed-book"
 
     def chat(self, messages: list[Message], *, max_new_tokens: int = 200, temperature: float = 0.0, top_p: float = 1.0) -> str:
         return generate(self.model, self.tokenizer, [messages], max_new_tokens=max_new_tokens,
@@ -41,7 +48,11 @@ class Assistant:
 
     def ask(self, question: str, context: str = "", *, system: str | None = None, max_new_tokens: int = 200,
             temperature: float = 0.0, top_p: float = 1.0) -> str:
-        conv = conversation(question, context, system if system is not None else self.system)
+        if system is None:
+            system = self.system
+            if self.retrieval is not None:
+                system = self.retrieval.system_prompt(question, context, system)
+        conv = conversation(question, context, system)
         return self.chat(conv, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
 
     def generate_batch(self, questions: Sequence[str], contexts: Sequence[str] | None = None, *,
@@ -92,11 +103,13 @@ def _read_json(p: Path) -> dict[str, Any]:
 
 def load_assistant(adapter_dir: str | os.PathLike[str] | None = None, *, base_model: str | None = None,
                    merge: bool = True, device: str | None = None, bf16: bool | None = None,
-                   system: str | None = None) -> Assistant:
+                   system: str | None = None, rag: bool | None = False, db: str | None = None) -> Assistant:
     """An adapter dir (PEFT or a full fine-tune) → Assistant; ``None`` → the plain base model.
 
     LoRA weights are merged into the base for inference (``merge=False`` keeps them apart,
-    e.g. to switch adapters later).
+    e.g. to switch adapters later). ``rag``: False answers closed-book (the default here, as
+    evaluation needs); None retrieves from ``db`` or the adapter's own store when one is known;
+    True requires a store (see :func:`resolve_retrieval`).
     """
     from memtune.models import load_base_model, load_tokenizer, model_hash, pick_device, resolve_base_model
 
@@ -131,7 +144,99 @@ def load_assistant(adapter_dir: str | os.PathLike[str] | None = None, *, base_mo
     model.eval()
     if system is None:
         system = info.get("system_prompt")
-    return Assistant(model, tok, source=str(path), info=info, system=system, bf16=bf16)
+    retrieval = None
+    if rag is not False:
+        url, flt, _why = resolve_retrieval(path, rag=rag, db=db)
+        if url is not None:
+            retrieval = Retrieval.open(url, flt)
+    return Assistant(model, tok, source=str(path), info=info, system=system, bf16=bf16, retrieval=retrieval)
+
+
+class Retrieval:
+    """The store's best-matching notes for a question, under the system prompt, as training showed them."""
+
+    def __init__(self, store: Any, guideline_filter: Any = None, k: int | None = None,
+                 min_ratio: float | None = None) -> None:
+        from memtune.recipes import default_recipe
+        from memtune.store import RELEVANCE_RATIO
+
+        self.store = store
+        self.filter = guideline_filter
+        self.k = default_recipe().eval["rag_k"] if k is None else k
+        self.min_ratio = RELEVANCE_RATIO if min_ratio is None else min_ratio
+
+    @classmethod
+    def open(cls, url: str, guideline_filter: Any = None, **kw: Any) -> Retrieval:
+        from memtune.store import GuidelineStore
+
+        return cls(GuidelineStore(url), guideline_filter, **kw)
+
+    def notes(self, question: str, context: str = "") -> list[Any]:
+        return [g for g, _ in self.store.search_question(question, context, self.filter, limit=self.k,
+                                                          min_ratio=self.min_ratio)]
+
+    def system_prompt(self, question: str, context: str, base: str | None) -> str:
+        from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, system_with_notes
+
+        return system_with_notes(self.notes(question, context), base=base or DEFAULT_SYSTEM_PROMPT)
+
+
+def adapter_store(adapter_dir: str | os.PathLike[str]) -> tuple[str | None, dict[str, Any] | None]:
+    """The store URL and filter the adapter's bundle was exported with (its memtune.json), if that
+    store can be opened here: a SQLite file that exists, or a URL whose password was not hidden."""
+    ds = _read_json(Path(adapter_dir) / "memtune.json").get("dataset") or {}
+    url, flt = ds.get("store"), ds.get("filter")
+    if not url or "***" in url:
+        return None, None
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if url == "sqlite://" or path in ("", ":memory:") or not Path(path).is_file():
+            return None, None
+    return url, flt if isinstance(flt, dict) else None
+
+
+def resolve_retrieval(adapter_dir: str | os.PathLike[str], *, rag: bool | None,
+                      db: str | None = None) -> tuple[str | None, Any, str]:
+    """Which store answers retrieve from: ``(url or None, GuidelineFilter or None, why)``.
+
+    ``rag`` False: none. Otherwise ``db`` when given, else the adapter's own store (lineage),
+    scoped as its bundle was. ``rag`` True with no store known is an error; None then answers
+    closed-book and ``why`` says how to turn retrieval on.
+    """
+    from memtune.errors import ConfigError
+
+    if rag is False:
+        return None, None, "closed-book (retrieval turned off)"
+    if db:
+        return db, None, f"retrieval from {_shown(db)}"
+    url, flt = adapter_store(adapter_dir)
+    if url is not None:
+        return url, lineage_filter(flt), f"retrieval from the adapter's store {_shown(url)}"
+    if rag:
+        raise ConfigError("retrieval asked for, but this adapter names no store that can be opened here",
+                          hint="pass --db with the store its guidelines came from")
+    return None, None, "closed-book (the adapter names no store here; pass --db to retrieve)"
+
+
+def lineage_filter(d: dict[str, Any] | None) -> Any:
+    """The bundle's GuidelineFilter from its to_dict() form (unknown keys ignored)."""
+    if not d:
+        return None
+    from dataclasses import fields
+
+    from memtune.store import GuidelineFilter
+
+    names = {f.name for f in fields(GuidelineFilter)}
+    return GuidelineFilter(**{k: v for k, v in d.items() if k in names})
+
+
+def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url if "://" in url else "sqlite:///" + url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for display
+        return url
 
 
 _CACHED: dict[str, Assistant] = {}
@@ -151,14 +256,16 @@ def default_adapter() -> Path:
 
 
 def ask_memory_assistant(question: str, context: str = "") -> str:
-    """Seed 000's one-call helper: answer with the default (or $MEMTUNE_ADAPTER) adapter."""
+    """Seed 000's one-call helper: answer with the default (or $MEMTUNE_ADAPTER) adapter, with
+    retrieval from the adapter's own store when its lineage names one that exists here."""
     key = str(default_adapter())
     if key not in _CACHED:
         try:
-            _CACHED[key] = load_assistant(key)
+            _CACHED[key] = load_assistant(key, rag=None)
         except OSError as exc:
             raise ModelError(f"cannot load adapter {key}: {exc}") from exc
     return _CACHED[key].ask(question, context)
 
 
-__all__ = ["Assistant", "ask_memory_assistant", "default_adapter", "generate", "load_assistant"]
+__all__ = ["Assistant", "Retrieval", "adapter_store", "ask_memory_assistant", "default_adapter", "generate",
+           "lineage_filter", "load_assistant", "resolve_retrieval"]

@@ -11,9 +11,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
 from memtune.errors import ConfigError
+from memtune.recipes import default_recipe
 from memtune.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 
 AdapterArg = Annotated[
@@ -26,7 +28,12 @@ BaseOpt = Annotated[
 SystemOpt = Annotated[
     str | None, typer.Option("--system", help="System prompt (default: the one the adapter was trained with; \"\" for none).")
 ]
+_RAG_K = default_recipe().eval["rag_k"]
 RagKOpt = Annotated[int, typer.Option("--rag-k", min=1, max=20, help="Guidelines retrieved per question.")]
+RagOpt = Annotated[bool | None, typer.Option(
+    "--rag/--no-rag", show_default=False,
+    help="Put the store's best-matching guidelines in each prompt. Default: on when the store is known "
+    "(--db, or the store the adapter's bundle came from), which answers best; --no-rag answers closed-book.")]
 RagRatioOpt = Annotated[float | None, typer.Option(
     "--rag-min-ratio", min=0.0, max=1.0,
     help="Leave out guidelines scoring below this share of the best match (default 0.6; 0 = always rag-k).")]
@@ -67,12 +74,20 @@ def _quiet_transformers() -> None:
         hf_logging.set_verbosity_error()
 
 
-def _retriever(rag: bool, db: str | None, k: int, min_ratio: float | None = None):
-    if not rag:
-        return None
+def _retriever(adapter: Path, rag: bool | None, db: str | None, k: int, min_ratio: float | None = None):
+    """The retriever answers use, and a line saying which mode that is.
+
+    By default (``rag`` None) answers retrieve from ``--db`` or else the store the adapter's
+    bundle came from (its lineage), scoped as the bundle was: the best answer memtune measured.
+    """
+    from memtune.infer import resolve_retrieval
+
+    url, flt, why = resolve_retrieval(adapter, rag=rag, db=db)
+    if url is None:
+        return None, why
     from memtune.serve.rag import Retriever
 
-    return Retriever(open_store(db), k, min_ratio=min_ratio)
+    return Retriever(open_store(url), k, guideline_filter=flt, min_ratio=min_ratio), why
 
 
 @app.command("serve")
@@ -81,9 +96,9 @@ def serve_cmd(
     base: BaseOpt = None,
     host: Annotated[str, typer.Option(help="Address to listen on. Non-loopback needs MEMTUNE_API_TOKEN.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    rag: Annotated[bool, typer.Option("--rag", help="Add the store's best-matching guidelines to each prompt.")] = False,
+    rag: RagOpt = None,
     db: DbOption = None,
-    rag_k: RagKOpt = 3,
+    rag_k: RagKOpt = _RAG_K,
     rag_min_ratio: RagRatioOpt = None,
     max_concurrency: Annotated[int, typer.Option(help="Generations run at the same time.")] = 1,
     queue_size: Annotated[int, typer.Option(help="Requests that may wait; beyond this → 429.")] = 8,
@@ -123,7 +138,8 @@ def serve_cmd(
         from memtune.serve.loader import inspect, load_backend
 
         inspect(adapter, base)  # fail fast on a wrong path before the slow imports
-        retriever = _retriever(rag, db, rag_k, rag_min_ratio)
+        retriever, mode = _retriever(adapter, rag, db, rag_k, rag_min_ratio)
+        err_console.print(f"Answers: {escape(mode)}")
         _quiet_transformers()
         _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
@@ -134,7 +150,7 @@ def serve_cmd(
         auth = "bearer token required" if cfg.token else "no auth (loopback only)"
         err_console.print(
             f"Serving [bold]{backend.model_id}[/] on http://{host}:{port} ({auth}; "
-            f"{max_concurrency} worker(s), queue {queue_size}{'; rag k=' + str(rag_k) if rag else ''})"
+            f"{max_concurrency} worker(s), queue {queue_size}{'; rag k=' + str(rag_k) if retriever else ''})"
         )
         connections.serve_http(
             create_app(backend, cfg, retriever), host=host, port=port, log_level=log_level, limits=limits
@@ -146,8 +162,8 @@ def chat_cmd(
     adapter: AdapterArg,
     base: BaseOpt = None,
     db: DbOption = None,
-    rag: Annotated[bool, typer.Option("--rag/--no-rag", help="Start with retrieval on (toggle with /rag).")] = False,
-    rag_k: RagKOpt = 3,
+    rag: RagOpt = None,
+    rag_k: RagKOpt = _RAG_K,
     rag_min_ratio: RagRatioOpt = None,
     system: SystemOpt = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 200,
@@ -164,17 +180,17 @@ def chat_cmd(
 
     with handle_errors():
         inspect(adapter, base)
-        retriever = None
-        if rag or db:  # a store given means /rag on can be used later
-            from memtune.serve.rag import Retriever
-
-            retriever = Retriever(open_store(db), rag_k, min_ratio=rag_min_ratio)
+        # --no-rag still opens a known store, so /rag on can turn retrieval on later
+        retriever, mode = _retriever(adapter, None if rag is False else rag, db, rag_k, rag_min_ratio)
+        if rag is False:
+            mode = "closed-book (retrieval turned off; /rag on turns it on)" if retriever else mode
+        err_console.print(f"Answers: {escape(mode)}")
         _quiet_transformers()
         _set_threads(threads)
         err_console.print(f"Loading {adapter} …")
         backend = load_backend(adapter, base=base)
         session = ChatSession(
-            backend, retriever=retriever, rag=rag, system=system,
+            backend, retriever=retriever, rag=retriever is not None and rag is not False, system=system,
             params=GenParams(max_new_tokens=max_tokens, temperature=temperature),
         )
         run_repl(session, sys.stdin, sys.stdout)
@@ -195,6 +211,7 @@ def mcp_cmd(
         list[Path] | None,
         typer.Option("--adapters-root", help="Where list_adapters looks (repeatable). Default: .memtune/adapters"),
     ] = None,
+    rag: RagOpt = None,
     http: Annotated[bool, typer.Option("--http", help="Serve streamable HTTP at /mcp instead of stdio.")] = False,
     host: Annotated[str, typer.Option(help="With --http: address (non-loopback needs MEMTUNE_API_TOKEN).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="With --http: TCP port.")] = 8765,
@@ -230,7 +247,7 @@ def mcp_cmd(
         roots = [r.expanduser().resolve() for r in (adapters_root or [default_root()])]
         settings = McpSettings(
             db=db, export_root=resolve_export_root(export_root), adapters_roots=roots,
-            adapter=str(adapter) if adapter else None, base=base, admin_key=admin_key_from_env(),
+            adapter=str(adapter) if adapter else None, base=base, admin_key=admin_key_from_env(), rag=rag,
         )
         _quiet_transformers()
         server = build_server(settings)

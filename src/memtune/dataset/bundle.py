@@ -481,6 +481,8 @@ class _BundleWriter:
             "format": self.fmt,
             "fingerprint": stats["fingerprint"],
             "config": self.config.to_dict(),
+            # where the notes came from: serve, chat and ask retrieve from it by default (password hidden)
+            "store": {"url": getattr(self.store, "display_url", None)},
             "target_model": lora_summary,
             "system_prompt": DEFAULT_SYSTEM_PROMPT,  # what every example is asked under (train/eval/serve read it)
             "counts": {k: stats[k] for k in ("guidelines_matched", "guidelines_exported", "guidelines_held_out",

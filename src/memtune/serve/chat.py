@@ -17,7 +17,7 @@ from memtune.serve.rag import Retriever, with_guidelines
 
 HELP = """Commands:
   /reset         forget the conversation so far
-  /rag on|off    add the store's best-matching guidelines to each question (needs --db)
+  /rag on|off    add the store's best-matching guidelines to each question (needs a known store)
   /help          this help
   /exit          quit (Ctrl-D works too)"""
 

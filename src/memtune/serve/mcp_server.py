@@ -39,6 +39,8 @@ class McpSettings:
     base: str | None = None
     admin_key: str | None = None
     max_new_tokens_limit: int = 512
+    rag: bool | None = None
+    """ask's retrieval: None = from the adapter's own store (else --db) when one is known."""
 
 
 def admin_key_from_env() -> str | None:
@@ -221,10 +223,37 @@ class _Tools:
             limit = self.s.max_new_tokens_limit
             raise _tool_error(f"max_tokens={max_tokens} is over the limit of {limit}", f"ask for {limit} or fewer")
         backend = self.backend()
+        retriever = self.retriever()
+        msgs = ask_messages(question, context, getattr(backend, "system", None))
+        hits = retriever.search(msgs[-1]["content"]) if retriever is not None else []
+        if hits:
+            from memtune.serve.rag import with_guidelines
+
+            msgs = with_guidelines(msgs, hits, getattr(backend, "system", None))
         with self._gen_lock:  # one generation at a time: the model is shared
-            msgs = ask_messages(question, context, getattr(backend, "system", None))
             c = backend.generate(msgs, GenParams(max_new_tokens=max_tokens))
-        return {"question": question, "response": c.text, "context": context}
+        return {"question": question, "response": c.text, "context": context,
+                "mode": "retrieval" if retriever is not None else "closed-book",
+                "notes": [h.brief() for h in hits]}
+
+    def retriever(self) -> Any:
+        """ask's notes: the adapter's own store (its lineage), else the server's --db; None: closed-book."""
+        with self._load_lock:
+            if not hasattr(self, "_retriever"):
+                from memtune.infer import adapter_store, lineage_filter
+                from memtune.recipes import default_recipe
+                from memtune.serve.rag import Retriever
+                from memtune.store import GuidelineStore
+
+                assert self.s.adapter is not None
+                url, flt = adapter_store(self.s.adapter) if self.s.rag is not False else (None, None)
+                store = GuidelineStore(url) if url else self.store() if self.s.rag is not False and self.s.db else None
+                if store is None and self.s.rag:
+                    raise _tool_error("retrieval is on, but no store is known for the adapter",
+                                      "start the server with --db, the store the adapter's guidelines came from")
+                self._retriever = None if store is None else Retriever(
+                    store, default_recipe().eval["rag_k"], guideline_filter=lineage_filter(flt) if url else None)
+            return self._retriever
 
 
 def _train_command(opts: dict[str, Any]) -> str:

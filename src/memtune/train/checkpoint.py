@@ -188,6 +188,9 @@ def lineage(*, system_prompt: str | None, method: str, base: dict[str, Any], bun
         "dataset": {
             "bundle": str(bundle.path.resolve()),
             "fingerprint": bundle.fingerprint,
+            # the store and filter the bundle was exported with: answers retrieve from them by default
+            "store": (bundle.metadata.get("store") or {}).get("url"),
+            "filter": (bundle.metadata.get("config") or {}).get("filter"),
             "counts": bundle.metadata.get("counts") or {"train": len(bundle.train), "eval": len(bundle.eval),
                                                          "probes": len(bundle.probes)},
         },
