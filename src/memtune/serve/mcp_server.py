@@ -12,11 +12,7 @@ list everything. Here an agent is treated as a possibly prompt-injected caller:
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
-import re
-import sqlite3
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +20,10 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from memtune.errors import ConfigError, InputError, MemtuneError
+from memtune.errors import MemtuneError
 from memtune.serve.auth import ENV_ADMIN_KEY, tokens_match
+from memtune.serve.mcp_errors import explain, make_guard, tool_error
 from memtune.serve.paths import PathRefused, confine, display_path
-
-logger = logging.getLogger("memtune.mcp")
 
 @dataclass
 class McpSettings:
@@ -70,7 +65,7 @@ class _Tools:
             return
         if not tokens_match(given, self.s.admin_key):
             why = "is missing" if not given else "does not match"
-            raise _tool_error(
+            raise tool_error(
                 f"{tool} writes files or the store, so it needs admin_key; the admin_key {why}",
                 f"pass admin_key equal to the server's ${ENV_ADMIN_KEY}",
             )
@@ -79,7 +74,7 @@ class _Tools:
         try:
             return confine(path, self.s.export_root, what=what, allow_root=False)
         except PathRefused as exc:
-            raise _tool_error(exc.message, exc.hint) from None
+            raise tool_error(exc.message, exc.hint) from None
 
     def rel(self, p: str | Path | None) -> str | None:
         return None if p is None else display_path(Path(p), self.s.export_root, "exports")
@@ -121,7 +116,7 @@ class _Tools:
         if target is None:
             return {"written": [], "command": command, "script": text}
         if target.exists() and not target.is_dir():
-            raise _tool_error(
+            raise tool_error(
                 f"output_path {self.rel(target)} exists and is not a folder",
                 "name a bundle folder, or leave output_path out to get the script's text",
             )
@@ -218,10 +213,10 @@ class _Tools:
         from memtune.serve.engine import GenParams, ask_messages
 
         if not question.strip():
-            raise _tool_error("question is empty", "pass the question to ask")
+            raise tool_error("question is empty", "pass the question to ask")
         if max_tokens > self.s.max_new_tokens_limit:
             limit = self.s.max_new_tokens_limit
-            raise _tool_error(f"max_tokens={max_tokens} is over the limit of {limit}", f"ask for {limit} or fewer")
+            raise tool_error(f"max_tokens={max_tokens} is over the limit of {limit}", f"ask for {limit} or fewer")
         backend = self.backend()
         retriever = self.retriever()
         msgs = ask_messages(question, context, getattr(backend, "system", None))
@@ -249,7 +244,7 @@ class _Tools:
                 url, flt = adapter_store(self.s.adapter) if self.s.rag is not False else (None, None)
                 store = GuidelineStore(url) if url else self.store() if self.s.rag is not False and self.s.db else None
                 if store is None and self.s.rag:
-                    raise _tool_error("retrieval is on, but no store is known for the adapter",
+                    raise tool_error("retrieval is on, but no store is known for the adapter",
                                       "start the server with --db, the store the adapter's guidelines came from")
                 self._retriever = None if store is None else Retriever(
                     store, default_recipe().eval["rag_k"], guideline_filter=lineage_filter(flt) if url else None)
@@ -264,12 +259,6 @@ def _train_command(opts: dict[str, Any]) -> str:
         if value is not None:
             parts += [f"--{key.replace('_', '-')}", str(value)]
     return " ".join(shlex.quote(p) for p in parts)
-
-
-def _tool_error(message: str, hint: str | None) -> Exception:
-    from mcp.server.mcpserver.exceptions import ToolError
-
-    return ToolError(message + (f" (hint: {hint})" if hint else ""))
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -324,115 +313,6 @@ def _write_no_follow(target: Path, text: str) -> None:
         fh.write(text)
 
 
-def _make_guard(roots: list[tuple[Path, str]]):
-    """Decorator: expected failures become tool errors that say what was wrong and how to fix it.
-
-    memtune's own errors keep their message and hint; file-system and store failures are
-    named as such; anything else is left to :func:`_explain` (a crash). Paths are shown
-    relative to the roots the server was given, never as the host's absolute paths.
-    """
-
-    def guard(fn):
-        @functools.wraps(fn)
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            try:
-                return fn(*a, **kw)
-            except MemtuneError as exc:
-                fallback = "fix the value and call again" if isinstance(exc, (ConfigError, InputError)) else None
-                raise _tool_error(exc.message, exc.hint or fallback) from None
-            except OSError as exc:
-                where = f" {Path(exc.filename).name!r}" if exc.filename else ""
-                raise _tool_error(
-                    f"could not read or write{where}: {exc.strerror or exc}",
-                    "check that the export root and the store are writable and have free space, then try again",
-                ) from None
-            except sqlite3.Error as exc:
-                raise _tool_error(
-                    f"the guideline store failed: {exc}",
-                    "check that the server's --db is a memtune store it may read and write",
-                ) from None
-            except ValueError as exc:
-                from pydantic import ValidationError
-
-                if not isinstance(exc, ValidationError):
-                    raise
-                raise _tool_error(f"invalid value: {_validation_text(exc)}", "fix the value and try again") from None
-
-        return wrapper
-
-    return guard
-
-
-def _validation_text(exc: Any) -> str:
-    """pydantic's errors as ``field: problem (got value)``, without its URLs and type tags."""
-    parts = []
-    for err in exc.errors()[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ())) or "arguments"
-        got = err.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {_short(got)})"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}{shown}")
-    return "; ".join(parts)
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# An absolute path (POSIX, ~/ or a Windows drive) that is not part of a URL or a relative path.
-_ABS_PATH = re.compile(r"(?<![\w/.:~-])(?:~|[A-Za-z]:)?[/\\][^\s'\"`()<>\[\]{},;|]+")
-
-
-def _scrub_text(text: str, roots: list[tuple[Path, str]]) -> str:
-    """``text`` with host paths made relative: under a known root as ``label/...``, elsewhere ``…/name``."""
-    for root, label in roots:
-        for form in {str(root), str(root.resolve())}:
-            if form and form != "/":
-                text = text.replace(form, label)
-
-    def short(m: re.Match[str]) -> str:
-        path = m.group(0)
-        tail = ""
-        while path and path[-1] in ".:":  # sentence punctuation after the path
-            path, tail = path[:-1], path[-1] + tail
-        name = re.split(r"[/\\]", path.rstrip("/\\"))[-1]
-        return (f"…/{name}" if name else "…") + tail
-
-    return _ABS_PATH.sub(short, text)
-
-
-def _explain(tool: str, exc: Exception, roots: list[tuple[Path, str]]) -> str:
-    """The text of a failed call: what was wrong and how to fix it, never a host path.
-
-    The MCP SDK reports every failure as "Error executing tool <name>", and a crash as
-    nothing more; here an argument the schema refused names the field, and a crash
-    names the tool and the exception type while its details go to the server's log.
-    """
-    from mcp.server.mcpserver.exceptions import UnexpectedToolError
-    from pydantic import ValidationError
-
-    cause = exc.__cause__
-    if isinstance(exc, UnexpectedToolError):
-        while isinstance(cause, UnexpectedToolError) and cause.__cause__ is not None:
-            cause = cause.__cause__
-        logger.error("tool %s crashed", tool, exc_info=cause or exc)
-        kind = type(cause).__name__ if cause is not None else "error"
-        return _scrub_text(
-            f"{tool} failed unexpectedly ({kind}); nothing in your arguments was found wrong. "
-            "This is a bug in memtune: the server's log has the details (hint: report it with that log)",
-            roots,
-        )
-    if isinstance(cause, ValidationError):
-        text = f"{tool}: invalid arguments: {_validation_text(cause)} (hint: fix these and call again; " \
-            "the tool's input schema says what each argument accepts)"
-    else:
-        text = str(exc)
-        prefix = f"Error executing tool {tool}: "
-        text = f"{tool}: " + (text[len(prefix):] if text.startswith(prefix) else text)
-    logger.info("tool %s refused: %s", tool, text)
-    return _scrub_text(text, roots)
-
-
 _EXPORT_ARGS = (
     "output_path", "format", "examples_per_guideline", "include_negative", "split_ratio", "split_by", "target_model",
     "generate_script", "include_metadata", "seed", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share",
@@ -461,15 +341,15 @@ def build_server(s: McpSettings) -> Any:
     t = _Tools(s)
     roots = [(s.export_root, "exports")]
     roots += [(r, r.name or f"root{i}") for i, r in enumerate(s.adapters_roots)]
-    _guard = _make_guard(roots)
+    _guard = make_guard(roots)
 
     class MemtuneMCP(MCPServer):
         async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-            """Failed calls come back as an error result whose text :func:`_explain` wrote."""
+            """Failed calls come back as an error result whose text :func:`explain` wrote."""
             try:
                 return await super().call_tool(name, arguments, context)
             except ToolError as exc:  # UnexpectedToolError (a crash) included; protocol errors pass
-                text = _explain(name, exc, roots)
+                text = explain(name, exc, roots)
                 if text.startswith(f"{name}: Unknown tool"):
                     known = ", ".join(sorted(tool.name for tool in await self.list_tools()))
                     text = f"unknown tool {name!r} (hint: this server has {known})"
