@@ -1,8 +1,8 @@
 """``memtune doctor``: what this machine is, as far as memtune cares, in one report to paste into a bug.
 
 Training speed on a CPU depends mostly on its vector units: with AVX-512 bf16 or AMX memtune
-trains the default model in bf16 (measured ~400 tokens/s on two cores), with AVX2 only in fp32
-(~110 tokens/s on two cores). The report says which class this machine is in, where memtune keeps
+trains the default model in bf16 (measured ~600 tokens/s on two cores), with AVX2 only in fp32
+(~120 tokens/s on two cores). The report says which class this machine is in, where memtune keeps
 its caches and store, and whether the embedded default model is installed, without loading it.
 """
 
@@ -18,8 +18,9 @@ from typing import Any
 #: CPU flags that decide the training speed class, in the order they matter
 VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
-#: measured training tokens/s of the default model per two cores, by class (docs/benchmarks.md)
-TOKENS_PER_S_PER_2_CORES = {"bf16 (AVX-512 bf16 / AMX)": 400, "fp32 (AVX2)": 110, "fp32 (no AVX2)": 40}
+#: measured training tokens/s of the default model on two cores, by class (docs/benchmarks.md, "Training
+#: time": 555-652 with AVX-512 bf16, 109-185 on AVX2-only machines; no-AVX2 is a guess)
+TOKENS_PER_S_PER_2_CORES = {"bf16 (AVX-512 bf16 / AMX)": 600, "fp32 (AVX2)": 120, "fp32 (no AVX2)": 40}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> list[str]:
