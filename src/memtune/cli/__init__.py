@@ -17,3 +17,4 @@ def main() -> None:
 
 __all__ = ["app", "main"]
 from memtune.cli import doctor as _doctor  # noqa: F401
+from memtune.cli import export_model as _export_model  # noqa: F401
