@@ -74,8 +74,15 @@ def test_ask_memory_assistant_uses_the_env_adapter(memorized, monkeypatch):
     import memtune.infer as infer
 
     infer._CACHED.clear()
-    monkeypatch.setattr(infer, "load_assistant", lambda p: load_assistant(p, bf16=False))
+    seen = {}
+
+    def load(p, **kw):
+        seen.update(kw)
+        return load_assistant(p, bf16=False, **kw)
+
+    monkeypatch.setattr(infer, "load_assistant", load)
     assert ask_memory_assistant(Q) == A
+    assert seen == {"rag": None}  # retrieval whenever the adapter's store is known (this one names none)
 
 
 def test_ask_memory_assistant_without_any_adapter_says_how_to_get_one(tmp_path, monkeypatch):
