@@ -98,3 +98,9 @@ def run(fn: Callable[[], T]) -> T:
     with handle_errors():
         return fn()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def hidden_option(*names: str, help: str, **kw: Any) -> Any:  # noqa: A002 - typer's name
+    """A flag kept working for existing scripts but left out of --help: its value is a recipe key
+    (`--set KEY=VALUE` or --config), listed by `memtune recipe`."""
+    return typer.Option(*names, help=help, hidden=True, show_default=False, **kw)

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
+from memtune.cli.app import (DbOption, JsonOption, app, console, err_console, handle_errors, hidden_option,
+                             open_store, print_json)
 from memtune.errors import ConfigError, MemtuneError, NotFoundError
 from memtune.recipes import default_recipe
 
@@ -19,10 +20,6 @@ _RX = default_recipe().export
 _LORA_TO_EXPORT = {"rank": "lora_rank", "alpha": "lora_alpha", "dropout": "lora_dropout"}
 
 
-def _hidden(*names: str, help: str, **kw: Any) -> Any:  # noqa: A002 - typer's name
-    """A flag kept working for existing scripts but left out of --help: the value is a recipe
-    key (`--set KEY=VALUE` or --config), listed by `memtune recipe`."""
-    return typer.Option(*names, help=help, hidden=True, show_default=False, **kw)
 
 if TYPE_CHECKING:
     from memtune.dataset import ExportResult
@@ -45,24 +42,24 @@ def export_cmd(
     split_ratio: Annotated[float | None, typer.Option("--split-ratio", help="Eval fraction, 0-0.5 "
                                                       f"(recipe: {_RX['split_ratio']}).",
                                                       show_default=False)] = None,
-    split_by: Annotated[str | None, _hidden("--split-by", help="phrasing (eval = unseen phrasings, default) | "
+    split_by: Annotated[str | None, hidden_option("--split-by", help="phrasing (eval = unseen phrasings, default) | "
                                                  "guideline (hold out whole guidelines).")] = None,
     target_model: Annotated[str | None, typer.Option("--target-model", help="model_type, hub id or local dir "
                                                      "(default: embedded SmolLM2-135M).", show_default=False)] = None,
-    no_script: Annotated[bool, _hidden("--no-script", help="Skip train.py and requirements.txt.")] = False,
-    no_metadata: Annotated[bool, _hidden("--no-metadata", help="No per-example metadata.")] = False,
+    no_script: Annotated[bool, hidden_option("--no-script", help="Skip train.py and requirements.txt.")] = False,
+    no_metadata: Annotated[bool, hidden_option("--no-metadata", help="No per-example metadata.")] = False,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (default 42).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output directory.")] = False,
-    rag_fraction: Annotated[float | None, _hidden("--rag-fraction", help="Recipe key rag_fraction.")] = None,
-    rag_copies: Annotated[float | None, _hidden("--rag-copies", help="Recipe key rag_copies.")] = None,
-    fact_rag_copies: Annotated[float | None, _hidden("--fact-rag-copies", help="Recipe key fact_rag_copies.")] = None,
-    fact_share: Annotated[float | None, _hidden("--fact-share", help="Recipe key fact_share.")] = None,
-    min_topic_questions: Annotated[int | None, _hidden("--min-topic-questions",
+    rag_fraction: Annotated[float | None, hidden_option("--rag-fraction", help="Recipe key rag_fraction.")] = None,
+    rag_copies: Annotated[float | None, hidden_option("--rag-copies", help="Recipe key rag_copies.")] = None,
+    fact_rag_copies: Annotated[float | None, hidden_option("--fact-rag-copies", help="Recipe key fact_rag_copies.")] = None,
+    fact_share: Annotated[float | None, hidden_option("--fact-share", help="Recipe key fact_share.")] = None,
+    min_topic_questions: Annotated[int | None, hidden_option("--min-topic-questions",
                                                        help="Recipe key min_topic_questions.")] = None,
-    named_answers: Annotated[bool | None, _hidden("--named-answers/--varied-answers",
+    named_answers: Annotated[bool | None, hidden_option("--named-answers/--varied-answers",
                                                   help="Recipe key named_answers.")] = None,
-    rag_gold_first: Annotated[float | None, _hidden("--rag-gold-first", help="Recipe key rag_gold_first.")] = None,
-    control_fraction: Annotated[float | None, _hidden("--control-fraction", help="Recipe key control_fraction.")]
+    rag_gold_first: Annotated[float | None, hidden_option("--rag-gold-first", help="Recipe key rag_gold_first.")] = None,
+    control_fraction: Annotated[float | None, hidden_option("--control-fraction", help="Recipe key control_fraction.")]
     = None,
     scope: Annotated[str | None, typer.Option("--scope", help="Scope type: global, org, project or session.")] = None,
     scope_id: Annotated[str | None, typer.Option("--scope-id", help="Scope id (e.g. the project name).")] = None,
@@ -71,12 +68,12 @@ def export_cmd(
     priority_max: Annotated[int | None, typer.Option("--priority-max", help="Highest priority (0-100).")] = None,
     tag: Annotated[list[str] | None, typer.Option("--tag", "-t", help="Tag (repeatable; a guideline with any of "
                                                   "them matches, --tags-mode all: every one).")] = None,
-    tags_mode: Annotated[str, _hidden("--tags-mode", help="any | all of the --tag values.")] = "any",
+    tags_mode: Annotated[str, hidden_option("--tags-mode", help="any | all of the --tag values.")] = "any",
     include_inactive: Annotated[bool, typer.Option("--include-inactive", help="Export deactivated guidelines too.")]
     = False,
     paraphrase_url: Annotated[str | None, typer.Option("--paraphrase-url", help="OpenAI-compatible endpoint "
                                                        "(…/v1) to paraphrase questions; cached.")] = None,
-    paraphrase_model: Annotated[str | None, _hidden("--paraphrase-model", help="Model name for "
+    paraphrase_model: Annotated[str | None, hidden_option("--paraphrase-model", help="Model name for "
                                                     "--paraphrase-url.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="YAML of export keys (or a recipe file: its "
                                                 "export section); flags and --set win.", show_default=False)] = None,

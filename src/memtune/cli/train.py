@@ -13,7 +13,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from memtune.cli.app import DbOption, JsonOption, app, console, handle_errors, print_json
+from memtune.cli.app import (DbOption, JsonOption, app, console, handle_errors, hidden_option,
+                             print_json)
 from memtune.recipes import default_recipe
 
 _R = default_recipe()
@@ -31,12 +32,6 @@ def _opt(*names: str, help: str, panel: str = _T, **kw: Any) -> Any:  # noqa: A0
 def _whole(v: float | None) -> float | int | None:
     """10.0 from the command line is the layer count 10; 0.33 stays a fraction."""
     return int(v) if v is not None and v >= 1 and v == int(v) else v
-
-
-def _hidden(*names: str, help: str, **kw: Any) -> Any:  # noqa: A002 - typer's name
-    """A flag kept working for existing scripts but left out of --help: it is a recipe key
-    (`--set train.KEY=VALUE` or --config), listed by `memtune recipe`."""
-    return typer.Option(*names, help=help, hidden=True, show_default=False, **kw)
 
 
 @app.command("train")
@@ -80,32 +75,32 @@ def train_cmd(
     quiet: Annotated[bool, _opt("--quiet", "-q", help="No progress bar.")] = False,
     json_out: JsonOption = False,
     # recipe keys that also work as flags (hidden from --help; `memtune recipe` lists them)
-    alpha: Annotated[int | None, _hidden("--alpha", help="LoRA alpha.")] = None,
-    dropout: Annotated[float | None, _hidden("--dropout", help="LoRA dropout.")] = None,
-    protect_energy: Annotated[float | None, _hidden("--protect-energy", help="Massive-activation guard.")] = None,
-    skip_layers: Annotated[float | None, _hidden("--skip-layers", help="Layers without LoRA.")] = None,
-    batch_size: Annotated[int | None, _hidden("--batch-size", help="Examples per micro-batch.")] = None,
-    grad_accum: Annotated[int | None, _hidden("--grad-accum", help="Micro-batches per step.")] = None,
-    max_length: Annotated[int | None, _hidden("--max-length", help="Token limit per example.")] = None,
-    max_batch_tokens: Annotated[int | None, _hidden("--max-batch-tokens", help="Tokens per forward pass.")] = None,
-    replay_fraction: Annotated[float | None, _hidden("--replay-fraction", help="Rehearsal share.")] = None,
-    gradient_checkpointing: Annotated[bool | None, _hidden("--gradient-checkpointing/--no-gradient-checkpointing",
+    alpha: Annotated[int | None, hidden_option("--alpha", help="LoRA alpha.")] = None,
+    dropout: Annotated[float | None, hidden_option("--dropout", help="LoRA dropout.")] = None,
+    protect_energy: Annotated[float | None, hidden_option("--protect-energy", help="Massive-activation guard.")] = None,
+    skip_layers: Annotated[float | None, hidden_option("--skip-layers", help="Layers without LoRA.")] = None,
+    batch_size: Annotated[int | None, hidden_option("--batch-size", help="Examples per micro-batch.")] = None,
+    grad_accum: Annotated[int | None, hidden_option("--grad-accum", help="Micro-batches per step.")] = None,
+    max_length: Annotated[int | None, hidden_option("--max-length", help="Token limit per example.")] = None,
+    max_batch_tokens: Annotated[int | None, hidden_option("--max-batch-tokens", help="Tokens per forward pass.")] = None,
+    replay_fraction: Annotated[float | None, hidden_option("--replay-fraction", help="Rehearsal share.")] = None,
+    gradient_checkpointing: Annotated[bool | None, hidden_option("--gradient-checkpointing/--no-gradient-checkpointing",
                                                            help="Less memory, slower.")] = None,
-    threads: Annotated[int | None, _hidden("--threads", help="CPU threads for torch.")] = None,
-    probe_sample: Annotated[int | None, _hidden("--probe-sample", help="Probes per epoch.")] = None,
-    patience: Annotated[int | None, _hidden("--patience", help="Early-stopping patience.")] = None,
-    save_every: Annotated[int | None, _hidden("--save-every", help="Checkpoint every N steps.")] = None,
-    num_machines: Annotated[int | None, _hidden("--num-machines", help="Machines.")] = None,
-    machine_rank: Annotated[int | None, _hidden("--machine-rank", help="This machine's rank.")] = None,
-    main_process_ip: Annotated[str | None, _hidden("--main-process-ip", help="Rank 0's address.")] = None,
-    main_process_port: Annotated[int | None, _hidden("--main-process-port", help="Rank 0's port.")] = None,
-    scope: Annotated[str | None, _hidden("--scope", help="Scope type.")] = None,
-    scope_id: Annotated[str | None, _hidden("--scope-id", help="Scope id.")] = None,
-    category: Annotated[list[str] | None, _hidden("--category", "-c", help="Category (repeatable).")] = None,
-    tag: Annotated[list[str] | None, _hidden("--tag", "-t", help="Tag (repeatable).")] = None,
-    priority_min: Annotated[int | None, _hidden("--priority-min", help="Lowest priority.")] = None,
-    priority_max: Annotated[int | None, _hidden("--priority-max", help="Highest priority.")] = None,
-    examples_per_guideline: Annotated[int | None, _hidden("--examples-per-guideline", help="Examples per "
+    threads: Annotated[int | None, hidden_option("--threads", help="CPU threads for torch.")] = None,
+    probe_sample: Annotated[int | None, hidden_option("--probe-sample", help="Probes per epoch.")] = None,
+    patience: Annotated[int | None, hidden_option("--patience", help="Early-stopping patience.")] = None,
+    save_every: Annotated[int | None, hidden_option("--save-every", help="Checkpoint every N steps.")] = None,
+    num_machines: Annotated[int | None, hidden_option("--num-machines", help="Machines.")] = None,
+    machine_rank: Annotated[int | None, hidden_option("--machine-rank", help="This machine's rank.")] = None,
+    main_process_ip: Annotated[str | None, hidden_option("--main-process-ip", help="Rank 0's address.")] = None,
+    main_process_port: Annotated[int | None, hidden_option("--main-process-port", help="Rank 0's port.")] = None,
+    scope: Annotated[str | None, hidden_option("--scope", help="Scope type.")] = None,
+    scope_id: Annotated[str | None, hidden_option("--scope-id", help="Scope id.")] = None,
+    category: Annotated[list[str] | None, hidden_option("--category", "-c", help="Category (repeatable).")] = None,
+    tag: Annotated[list[str] | None, hidden_option("--tag", "-t", help="Tag (repeatable).")] = None,
+    priority_min: Annotated[int | None, hidden_option("--priority-min", help="Lowest priority.")] = None,
+    priority_max: Annotated[int | None, hidden_option("--priority-max", help="Highest priority.")] = None,
+    examples_per_guideline: Annotated[int | None, hidden_option("--examples-per-guideline", help="Examples per "
                                                           "guideline.")] = None,
 ) -> None:
     """Train a LoRA adapter (or QLoRA / full fine-tune) from a bundle; CPU-first, resumable.
