@@ -35,7 +35,9 @@ def _cfg(repo: Path, tmp_path: Path, model: str | None) -> RunConfig:
         work_dir=str(tmp_path / "work"),
         model=model,
         export={"examples_per_guideline": 3},
-        train={"max_steps": 2, "epochs": 1, "batch_size": 4, "probe_sample": 2, "probe_max_new_tokens": 8},
+        # no self-replay or guard: a few steps are enough, the test is about where values end up
+        train={"max_steps": 2, "epochs": 1, "batch_size": 4, "probe_sample": 2, "probe_max_new_tokens": 8,
+               "replay_fraction": 0.0, "protect_energy": 0.0},
         eval={"limit": 2, "max_new_tokens": 8, "n_controls": 1, "batch_size": 8},
     )
 
