@@ -2,7 +2,8 @@
 
 Layers, bottom to top (a package may import from its own layer and the ones below it):
 
-    errors, recipes, secrets,  no memtune imports beyond each other
+    errors, cpu, recipes,      no memtune imports beyond each other
+    secrets                    (memtune.secrets: detection and redaction)
     chatformat, models         (the chat format; the model registry and loader)
     store                      the guideline database, its filters and redaction
     ingest                     memory files -> store
@@ -36,7 +37,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 TOP = "memtune"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "recipes", "secrets", "chatformat", "models"),
+    ("errors", "cpu", "recipes", "secrets", "chatformat", "models"),
     ("store",),
     ("ingest",),
     ("dataset",),

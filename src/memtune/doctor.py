@@ -15,31 +15,20 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: CPU flags that decide the training speed class, in the order they matter
-VECTOR_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+from memtune.cpu import VECTOR_FLAGS, cpu_flags, has_fast_bf16, usable_cores
+
+__all__ = ["VECTOR_FLAGS", "cpu_flags", "describe_estimate", "diagnose", "expected_tokens_per_s", "speed_class",
+           "training_estimate"]
+
 
 #: measured training tokens/s of the default model on two cores, by class (docs/benchmarks.md, "Training
 #: time": 555-652 with AVX-512 bf16, 109-185 on AVX2-only machines; no-AVX2 is a guess)
 TOKENS_PER_S_PER_2_CORES = {"bf16 (AVX-512 bf16 / AMX)": 600, "fp32 (AVX2)": 120, "fp32 (no AVX2)": 40}
 
 
-def cpu_flags(cpuinfo: str | None = None) -> list[str]:
-    """The vector flags of :data:`VECTOR_FLAGS` this CPU reports (Linux ``/proc/cpuinfo``)."""
-    if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text(errors="ignore")
-        except OSError:
-            return []
-    words: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith(("flags", "Features")):
-            words.update(line.split(":", 1)[-1].split())
-    return [f for f in VECTOR_FLAGS if f in words]
-
-
 def speed_class(flags: list[str]) -> str:
     """Which row of :data:`TOKENS_PER_S_PER_2_CORES` this CPU trains at."""
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
+    if has_fast_bf16(flags):
         return "bf16 (AVX-512 bf16 / AMX)"
     return "fp32 (AVX2)" if "avx2" in flags else "fp32 (no AVX2)"
 
@@ -57,7 +46,7 @@ def diagnose(db: str | None = None) -> dict[str, Any]:
     from memtune.train.replay import replay_cache_dir
 
     flags = cpu_flags()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     report: dict[str, Any] = {
         "memtune": __version__,
         "python": f"{platform.python_version()} ({sys.executable})",
@@ -153,7 +142,7 @@ def training_estimate(bundle: str | os.PathLike[str], *, epochs: int, replay_fra
                 chars += _text_chars(row)
     flags = cpu_flags() if flags is None else flags
     if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = usable_cores()
     per_epoch = chars / CHARS_PER_TOKEN + round(examples * replay_fraction) * REPLAY_TOKENS
     rate = expected_tokens_per_s(flags, cores)
     seconds = per_epoch * epochs / rate + 60

@@ -63,3 +63,19 @@ def test_training_estimate_counts_the_text_replay_and_machine_class(tmp_path):
     assert fast["tokens"] == round((chars / CHARS_PER_TOKEN + 5 * REPLAY_TOKENS) * 3)
     assert slow["tokens"] == fast["tokens"] and slow["seconds"] > fast["seconds"]
     assert slow["tokens_per_s"] == 120 and "fp32 (AVX2)" in describe_estimate(slow)
+
+
+def test_cpu_flags_env_makes_this_machine_an_avx2_one(monkeypatch):
+    """MEMTUNE_CPU_FLAGS replaces /proc/cpuinfo everywhere memtune asks: precision, ETA, doctor."""
+    from memtune.cpu import cpu_flags as flags_now
+    from memtune.cpu import has_fast_bf16
+    from memtune.doctor import diagnose
+    from memtune.models import bf16_supported
+
+    monkeypatch.setenv("MEMTUNE_CPU_FLAGS", "avx2, fma")
+    assert flags_now() == ["avx2"] and not has_fast_bf16() and not bf16_supported("cpu")
+    report = diagnose()
+    assert report["vector_flags"] == ["avx2"] and report["speed_class"] == "fp32 (AVX2)"
+    monkeypatch.setenv("MEMTUNE_CPU_FLAGS", "avx2 avx512f avx512_bf16")
+    assert has_fast_bf16() and bf16_supported("cpu") and diagnose()["speed_class"].startswith("bf16")
+    assert flags_now(AVX2) == ["avx2"]  # text passed in is read, not the variable

@@ -165,11 +165,9 @@ def _worker_count(total: int) -> int:
     env = os.environ.get("MEMTUNE_EXPORT_WORKERS")
     if env and env.isdigit():
         return max(1, int(env))
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    from memtune.cpu import usable_cores
+
+    return max(1, min(4, usable_cores()))
 
 
 class _BundleWriter:
