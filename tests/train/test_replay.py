@@ -119,3 +119,35 @@ def test_progress_line_formats_minutes():
     from memtune.train.replay import _progress_line
 
     assert _progress_line(1, 3, 61.0) == "self-replay: 32/96 samples, 1 min 1 s, about 2 min 2 s left"
+
+
+def test_shipped_samples_are_used_before_generating(tiny_lm, tiny_tokenizer, monkeypatch):
+    """A model whose samples ship with memtune starts from them: nothing generated for those chunks."""
+    import memtune.train.replay as replay
+
+    shipped = [[[7, 8, 9 + i]] * replay.CHUNK for i in range(2)]
+    monkeypatch.setattr(replay, "_shipped_chunks", lambda key, seed: shipped if key == "shipped-m" else [])
+    calls = []
+    real = replay._generate
+    monkeypatch.setattr(replay, "_generate", lambda *a, **k: calls.append(k["chunk"]) or real(*a, **k))
+    got = replay.self_replay_examples(tiny_lm, tiny_tokenizer, replay.CHUNK + 1, model_key="shipped-m", seed=5)
+    assert calls == [] and [e.input_ids for e in got] == [[7, 8, 9]] * replay.CHUNK + [[7, 8, 10]]
+    assert json.loads(replay._cache_file("shipped-m", 1, 5).read_text()) == shipped[1]
+    more = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 3 * replay.CHUNK, model_key="shipped-m", seed=5)
+    assert calls == [2] and len(more) == 3 * replay.CHUNK  # only what was not shipped is written
+
+
+def test_the_default_models_shipped_samples_are_whole_chunks_of_its_vocabulary():
+    from importlib.resources import files
+
+    import memtune.train.replay as replay
+    from memtune.models import spec_for
+    from memtune.train.config import TrainConfig
+
+    found = [f for f in files("memtune").joinpath("data/replay").iterdir()
+             if f.name.startswith(spec_for("default").name + "-") and f.name.endswith(f"-s{TrainConfig().seed}.json")]
+    assert len(found) == 1, "the default model's replay samples for the default seed are not shipped"
+    chunks = json.loads(found[0].read_text(encoding="utf-8"))
+    assert len(chunks) >= 12 and all(replay._valid(c) for c in chunks)  # the example memory needs 12
+    assert all(0 <= t < 49152 for c in chunks for r in c for t in r)
+    assert found[0].name == replay.shipped_file_name(found[0].name.split("-x")[0], TrainConfig().seed)
