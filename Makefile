@@ -11,7 +11,9 @@ STAMP := $(VENV)/.memtune-installed
 DEMO_DIR ?= .memtune/demo
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast bench clean
+LLAMA_RUNTIME := $(VENV)/llama-runtime
+
+.PHONY: venv demo test test-fast bench clean llama-runtime
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_ingest.py
@@ -34,7 +36,14 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(VENV)/bin/memtune run examples/memtune --db $(DEMO_DIR)/memtune.db --work-dir $(DEMO_DIR)
 
-test: $(STAMP)
+# llama.cpp's prebuilt CPU build (npm, nothing compiled) so the tests can run the GGUF exports in it;
+# skipped with a message where node/npm are missing (those tests then skip)
+llama-runtime: $(STAMP)
+	@test -f $(LLAMA_RUNTIME)/.installed -a $(LLAMA_RUNTIME)/.installed -nt tools/llama-runtime/package-lock.json \
+		-a $(LLAMA_RUNTIME)/.installed -nt tools/llama-runtime/generate.mjs \
+		|| bash tools/llama-runtime/install.sh $(LLAMA_RUNTIME)
+
+test: $(STAMP) llama-runtime
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -295,3 +295,54 @@ def test_real_default_model_f16_answers_like_the_merged_model(tmp_path):
     loaded = AutoModelForCausalLM.from_pretrained(str(tmp_path / "gguf"), gguf_file="smollm-probe-f16.gguf")
     assert loaded.config.tie_word_embeddings
     print({f.quant: f.summary for f in res.files})
+
+
+# --------------------------------------------------------------------------- the LoRA alone
+def test_lora_gguf_rebuilds_the_merged_weights(tiny, tmp_path):
+    """--lora: the adapter alone + its base as GGUF; base + alpha / rank * B @ A read back = merged weights."""
+    from gguf import GGUFReader
+
+    out = tmp_path / "with-lora"
+    r = _cli(tiny["adapter"], "--gguf", out, "--quant", "f16", "--lora", "--name", "tiny-l", "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert sorted(p.name for p in out.iterdir()) == ["Modelfile", "Modelfile.lora", "README.md", "tiny-l-base-f16.gguf",
+                                                     "tiny-l-f16.gguf", "tiny-l-lora.gguf"]
+    lora = res["lora"]
+    assert lora["check"]["problems"] == [] and lora["check"]["pairs"] > 0
+    assert lora["check"]["max_abs_diff"] < 1e-5 and "LoRA pairs" in lora["summary"]
+
+    meta = gguf.read_metadata(out / "tiny-l-lora.gguf")
+    assert meta["general.type"] == "adapter" and meta["adapter.type"] == "lora"
+    assert meta["general.architecture"] == "llama" and meta["adapter.lora.alpha"] == lora["alpha"] > 0
+    names = [t.name for t in GGUFReader(str(out / "tiny-l-lora.gguf")).tensors]
+    assert names and all(n.startswith("blk.") and n.endswith((".weight.lora_a", ".weight.lora_b")) for n in names)
+    assert len(names) == 2 * lora["check"]["pairs"]
+
+    # the base file is the untouched base, exactly (f16-rounded)
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny["base"]).eval()
+    assert gguf.compare_tensors(out / "tiny-l-base-f16.gguf", base, "f16").problems == []
+
+    modelfile = (out / "Modelfile.lora").read_text()
+    assert modelfile.startswith("FROM ./tiny-l-base-f16.gguf\nADAPTER ./tiny-l-lora.gguf\n")
+    assert "PARAMETER temperature 0" in modelfile
+    assert "--lora tiny-l-lora.gguf" in (out / "README.md").read_text()
+
+
+def test_a_wrong_lora_file_fails_verification_and_writes_nothing(tiny, tmp_path, monkeypatch):
+    """A LoRA written with the wrong scale would change what the model says: the check refuses it."""
+    monkeypatch.setattr(gguf, "lora_pairs", lambda m, _real=gguf.lora_pairs: [
+        gguf.LoraPair(p.gguf_base, p.hf_weight, p.a, p.b, p.scaling * 2) for p in _real(m)])
+    with pytest.raises(ModelError, match="LoRA export did not pass") as err:
+        export_model(tiny["adapter"], tmp_path / "out", quants=["f16"], lora=True, probe_tokens=4)
+    assert "differs from the merged weight" in err.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lora_of_a_merged_model_is_refused(tiny, tmp_path):
+    merge_adapter(tiny["adapter"], tmp_path / "merged")
+    r = _cli(tmp_path / "merged", "--gguf", tmp_path / "out", "--lora")
+    assert r.exit_code == 2 and "--lora needs a LoRA adapter" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()

@@ -24,6 +24,9 @@ def export_model_cmd(
     force: Annotated[bool, typer.Option("--force", help="Replace the --gguf folder if it exists.")] = False,
     verify: Annotated[bool, typer.Option(
         "--verify/--no-verify", help="Read every file back and check its tensors and greedy answers.")] = True,
+    lora: Annotated[bool, typer.Option(
+        "--lora", help="Also write the adapter alone as a LoRA GGUF (llama.cpp --lora, Ollama ADAPTER) "
+                       "with its base as f16 GGUF and a Modelfile.lora.")] = False,
     json_out: JsonOption = False,
 ) -> None:
     """Merge the adapter into its base; write GGUF (llama.cpp, LM Studio) and an Ollama Modelfile.
@@ -31,13 +34,13 @@ def export_model_cmd(
     Each file is read back before anything is written: its tensors against the merged model,
     then, loaded by transformers, its greedy answers against the merged model's.
 
-    Example: memtune export-model .memtune/adapters/myrepo --gguf .memtune/gguf/myrepo
+    Example: memtune export-model .memtune/adapters/myrepo --gguf .memtune/gguf/myrepo [--lora]
     """
     from memtune.serve.export_model import export_model
 
     with handle_errors():
         _quiet_transformers()
-        result = export_model(adapter, gguf_dir, quants=quant, name=name, base=base, force=force, verify=verify,
+        result = export_model(adapter, gguf_dir, quants=quant, name=name, base=base, force=force, verify=verify, lora=lora,
                               progress=None if json_out else lambda m: err_console.print(f"[dim]{m}…[/]"))
         if json_out:
             print_json(result.to_dict())
@@ -45,6 +48,10 @@ def export_model_cmd(
         console.print(f"[green]GGUF written to {result.out_dir}[/] (model name {result.name})")
         for f in result.files:
             console.print(f"  {f.file}  {f.bytes / 2**20:.1f} MiB  {f.summary}")
+        if result.lora:
+            lf = result.lora
+            console.print(f"  {lf.adapter_file}  {lf.adapter_bytes / 2**20:.1f} MiB + {lf.base_file}  "
+                          f"{lf.base_bytes / 2**20:.1f} MiB  {lf.summary}")
         console.print(f"  Modelfile: {'ChatML TEMPLATE' if result.template == 'chatml' else 'template from the GGUF'}"
                       f"{', SYSTEM from training' if result.system_prompt else ''}, temperature 0")
         console.print(f"Run it: cd {result.out_dir} && ollama create {result.name} -f Modelfile && "

@@ -68,6 +68,20 @@ class GgufFile:
 
 
 @dataclass
+class LoraFiles:
+    """The adapter alone as a llama.cpp LoRA GGUF, the base it applies to, and their Modelfile."""
+
+    adapter_file: str
+    adapter_bytes: int
+    base_file: str
+    base_bytes: int
+    modelfile: str
+    alpha: float
+    check: dict[str, Any] | None = None
+    summary: str = "not verified"
+
+
+@dataclass
 class ExportResult:
     out_dir: str
     name: str
@@ -80,6 +94,8 @@ class ExportResult:
     verified: bool
     probes: list[str] = field(default_factory=list)
     min_agreement: float = MIN_AGREEMENT
+    lora: LoraFiles | None = None
+    """With ``lora=True``: the adapter alone and its base, for llama.cpp ``--lora`` and Ollama ``ADAPTER``."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -230,10 +246,12 @@ def export_model(
     base: str | None = None,
     force: bool = False,
     verify: bool = True,
+    lora: bool = False,
     probe_tokens: int = 32,
     progress: Progress | None = None,
 ) -> ExportResult:
-    """Merge ``adapter`` into its base and write ``out``/NAME-{f16,q8_0}.gguf, Modelfile and README.md."""
+    """Merge ``adapter`` into its base and write ``out``/NAME-{f16,q8_0}.gguf, Modelfile and README.md;
+    with ``lora``, also NAME-lora.gguf (the adapter alone), NAME-base-f16.gguf and Modelfile.lora."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -243,6 +261,9 @@ def export_model(
     out = Path(out).expanduser()
     _check_out(out, ref.path, force)
     label = model_name(name, ref.name)
+    if lora and ref.kind != "adapter":
+        raise InputError(f"--lora needs a LoRA adapter, but {ref.path} is a merged model",
+                         hint="pass the adapter folder `memtune train` wrote, or leave out --lora")
 
     stage = out.parent / f".{out.name}.tmp-{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
@@ -293,11 +314,20 @@ def export_model(
                                  + "\n  ".join(problems),
                                  hint="report this with the adapter's memtune.json; --no-verify skips the checks")
 
+        lora_files = None
+        if lora:
+            say(f"writing {label}-lora.gguf and {label}-base-f16.gguf")
+            lora_files = _export_lora(ref, stage, label, tok, merged, base_name=base_name, base=base, verify=verify)
+            (stage / lora_files.modelfile).write_text(
+                ollama.modelfile(lora_files.base_file, system=system, layout=layout, stops=stop_text,
+                                 adapter=lora_files.adapter_file), encoding="utf-8")
+
         (stage / "Modelfile").write_text(
             ollama.modelfile(files[-1].file, system=system, layout=layout, stops=stop_text), encoding="utf-8")
         (stage / "README.md").write_text(
             ollama.readme(label, files=[asdict(f) for f in files], system=system, layout=layout,
-                          source=ref.name, base=base_name), encoding="utf-8")
+                          source=ref.name, base=base_name, lora=asdict(lora_files) if lora_files else None),
+            encoding="utf-8")
         del merged
         if source != ref.path:
             shutil.rmtree(source)
@@ -309,8 +339,47 @@ def export_model(
     return ExportResult(
         out_dir=str(out), name=label, base=base_name, files=files, modelfile=str(out / "Modelfile"),
         system_prompt=system, template="chatml" if layout.chatml else "from-gguf", verified=verify,
-        probes=list(PROBE_QUESTIONS) if verify else [],
+        probes=list(PROBE_QUESTIONS) if verify else [], lora=lora_files,
     )
+
+
+def _export_lora(ref: Any, stage: Path, label: str, tok: Any, merged: Any, *, base_name: str | None,
+                 base: str | None, verify: bool) -> LoraFiles:
+    """Write the base as f16 GGUF and the adapter alone as a LoRA GGUF into ``stage``; with ``verify``,
+    read both back: the base's tensors exactly its f16-rounded weights, and base + alpha / rank * B @ A
+    rebuilt from the LoRA file equal to the merged weights."""
+    import torch
+    from peft import PeftModel
+
+    from memtune.models import load_base_model
+
+    base_model, _ = load_base_model(base or ref.base, dtype=torch.float32)
+    base_model.eval()
+    base_file = stage / f"{label}-base-f16.gguf"
+    gguf.write_gguf(base_file, base_model, tok, "f16", name=f"{label}-base",
+                    description=f"the base model of the memtune adapter {ref.name}", base_name=base_name)
+    problems: list[str] = []
+    if verify:
+        problems += [f"{base_file.name}: {p}" for p in gguf.compare_tensors(base_file, base_model, "f16").problems]
+    base_state = {k: v.detach().clone() for k, v in base_model.state_dict().items()} if verify else {}
+    try:
+        peft_model = PeftModel.from_pretrained(base_model, str(ref.path)).eval()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"cannot load {ref.path} as a LoRA adapter: {exc}", hint="check the adapter folder") from exc
+    adapter_file = stage / f"{label}-lora.gguf"
+    _, alpha = gguf.write_lora_gguf(adapter_file, peft_model, name=f"{label}-lora", base_name=base_name)
+    files = LoraFiles(adapter_file.name, adapter_file.stat().st_size, base_file.name, base_file.stat().st_size,
+                      "Modelfile.lora", alpha)
+    if verify:
+        files.check = gguf.compare_lora(adapter_file, base_state, merged)
+        problems += files.check["problems"]
+        if problems:
+            raise ModelError("the GGUF LoRA export did not pass its checks; nothing was written:\n  "
+                             + "\n  ".join(problems),
+                             hint="report this with the adapter's adapter_config.json; --no-verify skips the checks")
+        files.summary = (f"{files.check['pairs']} LoRA pairs; base + B·A rebuilt from the file = merged weights "
+                         f"(max abs diff {files.check['max_abs_diff']:.2g}); base weights = f16(base) exactly")
+    return files
 
 
 def _base_name(lineage: dict[str, Any], fallback: str | None) -> str | None:

@@ -381,3 +381,137 @@ def read_metadata(path: Path) -> dict[str, Any]:
     from gguf import GGUFReader
 
     return {k: f.contents() for k, f in GGUFReader(str(path)).fields.items()}
+
+
+# --------------------------------------------------------------------------- the LoRA alone
+LORA_EXACT = 1e-5
+"""base + scale * B @ A rebuilt from a LoRA GGUF must equal the merged weights within this share of
+their largest value (float32 rounding of the product; in practice ~1e-7)."""
+
+
+@dataclass
+class LoraPair:
+    """One adapted matrix: llama.cpp's name for it and its factors in transformers' layout."""
+
+    gguf_base: str
+    """The weight the pair adapts, e.g. ``blk.12.ffn_up.weight``."""
+    hf_weight: str
+    a: Any
+    """float32 (rank, in_features)."""
+    b: Any
+    """float32 (out_features, rank), in transformers' row order."""
+    scaling: float
+
+
+def lora_pairs(peft_model: Any) -> list[LoraPair]:
+    """Every LoRA pair of a peft model, or a ModelError naming what a llama.cpp adapter cannot hold."""
+    from peft.tuners.lora import LoraLayer
+
+    pairs = []
+    for mod_name, module in peft_model.named_modules():
+        if not isinstance(module, LoraLayer):
+            continue
+        adapters = list(getattr(module, "lora_A", {}))
+        if not adapters:
+            continue
+        if len(adapters) > 1:
+            raise ModelError(f"{mod_name} carries {len(adapters)} adapters; a GGUF LoRA holds one",
+                             hint="export one adapter at a time")
+        key = adapters[0]
+        if getattr(module, "use_dora", {}).get(key):
+            raise ModelError("DoRA adapters have no llama.cpp LoRA form", hint="export the merged model only (no --lora)")
+        hf = mod_name.split("base_model.model.", 1)[-1] + ".weight"
+        name = gguf_name(hf)
+        if name is None or name in ("token_embd.weight", "output.weight"):
+            raise ModelError(f"LoRA on {hf} has no llama.cpp adapter form here",
+                             hint="export the merged model only (no --lora)")
+        a = module.lora_A[key].weight.detach().float().cpu().numpy()
+        b = module.lora_B[key].weight.detach().float().cpu().numpy()
+        pairs.append(LoraPair(name, hf, a, b, float(module.scaling[key])))
+    if not pairs:
+        raise ModelError("the adapter has no LoRA layers", hint="export the merged model only (no --lora)")
+    extra = getattr(getattr(peft_model, "peft_config", {}).get("default"), "modules_to_save", None)
+    if extra:
+        raise ModelError(f"the adapter also trains whole modules ({', '.join(extra)}), which a GGUF LoRA cannot hold",
+                         hint="export the merged model only (no --lora)")
+    return pairs
+
+
+def write_lora_gguf(path: Path, peft_model: Any, *, name: str, base_name: str | None = None) -> tuple[int, float]:
+    """Write the adapter alone as a llama.cpp LoRA GGUF (``--lora``, Ollama ``ADAPTER``); return
+    (tensor count, alpha). Factors stay float32: they are small and exact."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    shape = llama_shape(peft_model.get_base_model().config)
+    pairs = lora_pairs(peft_model)
+    # llama.cpp scales each pair by alpha / rank: one alpha for the file, so a scaling that is not
+    # the same alpha for every pair (rank_pattern, rsLoRA) is folded into B and alpha left at 0 (scale 1).
+    alphas = {round(p.scaling * p.a.shape[0], 6) for p in pairs}
+    alpha = alphas.pop() if len(alphas) == 1 else 0.0
+    w = GGUFWriter(str(path), "llama")
+    w.add_type("adapter")
+    w.add_string("adapter.type", "lora")
+    w.add_float32("adapter.lora.alpha", float(alpha))
+    w.add_name(name)
+    if base_name:
+        w.add_base_model_count(1)
+        w.add_base_model_name(0, base_name)
+    for p in pairs:
+        b = p.b if alpha else p.b * p.scaling
+        if p.gguf_base.endswith(("attn_q.weight", "attn_k.weight")):
+            b = permute(b, shape.head_count, shape.head_count if "attn_q" in p.gguf_base else shape.head_count_kv)
+        w.add_tensor(f"{p.gguf_base}.lora_a", np.ascontiguousarray(p.a, dtype=np.float32))
+        w.add_tensor(f"{p.gguf_base}.lora_b", np.ascontiguousarray(b, dtype=np.float32))
+    try:
+        w.write_header_to_file()
+        w.write_kv_data_to_file()
+        w.write_tensors_to_file()
+    finally:
+        w.close()
+    return 2 * len(pairs), float(alpha)
+
+
+def compare_lora(path: Path, base_state: dict[str, Any], merged: Any) -> dict[str, Any]:
+    """Rebuild every adapted weight from ``path`` as llama.cpp does (base + alpha / rank * B @ A) and
+    compare it with the merged model: {pairs, alpha, max_abs_diff, worst_tensor, problems}."""
+    import numpy as np
+    from gguf import GGUFReader
+
+    shape = llama_shape(merged.config)
+    reader = GGUFReader(str(path))
+    fields = {k: f.contents() for k, f in reader.fields.items()}
+    problems = []
+    if fields.get("general.type") != "adapter" or fields.get("adapter.type") != "lora":
+        problems.append(f"{path.name}: not marked as a LoRA adapter (general.type {fields.get('general.type')!r})")
+    alpha = float(fields.get("adapter.lora.alpha") or 0.0)
+    got = {t.name: np.asarray(t.data, dtype=np.float32).reshape(tuple(int(d) for d in reversed(t.shape)))
+           for t in reader.tensors}
+    merged_state = merged.state_dict()
+    by_gguf = {gguf_name(hf): hf for hf in merged_state}
+    worst, diff_max, pairs = "", 0.0, 0
+    for key in sorted(k for k in got if k.endswith(".lora_a")):
+        target = key[: -len(".lora_a")]
+        hf = by_gguf.get(target)
+        b = got.get(target + ".lora_b")
+        if hf is None or b is None:
+            problems.append(f"{path.name}: {key} has no {'weight' if hf is None else 'lora_b'} to pair with")
+            continue
+        a = got[key]
+        if target.endswith(("attn_q.weight", "attn_k.weight")):
+            b = unpermute(b, shape.head_count, shape.head_count if "attn_q" in target else shape.head_count_kv)
+        scale = alpha / b.shape[1] if alpha else 1.0
+        rebuilt = base_state[hf].float().numpy() + scale * (b @ a)
+        want = merged_state[hf].float().numpy()
+        diff = float(np.abs(rebuilt - want).max())
+        pairs += 1
+        if diff >= diff_max:
+            diff_max, worst = diff, target
+        if diff > LORA_EXACT * max(1.0, float(np.abs(want).max())):
+            problems.append(f"{path.name}: {target} rebuilt from the file differs from the merged weight by {diff:.3g}")
+    changed = [gguf_name(hf) for hf in merged_state
+               if hf in base_state and not bool((merged_state[hf] == base_state[hf]).all())]
+    missing = sorted(set(changed) - {k[: -len(".lora_a")] for k in got if k.endswith(".lora_a")})
+    if missing:
+        problems.append(f"{path.name}: weights the merge changed have no LoRA pair: {', '.join(map(str, missing[:5]))}")
+    return {"pairs": pairs, "alpha": alpha, "max_abs_diff": diff_max, "worst_tensor": worst, "problems": problems}

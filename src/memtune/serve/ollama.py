@@ -79,9 +79,11 @@ def _quoted(value: str, what: str) -> str:
     return f'"""{value}"""'
 
 
-def modelfile(gguf_name: str, *, system: str | None, layout: ChatLayout, stops: list[str]) -> str:
-    """The Modelfile text: FROM the GGUF, the chat layout, the system prompt, stops, greedy decoding."""
-    lines = [f"FROM ./{gguf_name}", ""]
+def modelfile(gguf_name: str, *, system: str | None, layout: ChatLayout, stops: list[str],
+              adapter: str | None = None) -> str:
+    """The Modelfile text: FROM the GGUF (with ``adapter``, the base GGUF + ADAPTER the LoRA GGUF),
+    the chat layout, the system prompt, stops, greedy decoding."""
+    lines = [f"FROM ./{gguf_name}", *([f"ADAPTER ./{adapter}"] if adapter else []), ""]
     if layout.chatml:
         lines += [f"TEMPLATE {_quoted(GO_CHATML, 'template')}", ""]
     if system:
@@ -92,7 +94,7 @@ def modelfile(gguf_name: str, *, system: str | None, layout: ChatLayout, stops: 
 
 
 def readme(name: str, *, files: list[dict[str, Any]], system: str | None, layout: ChatLayout, source: str,
-           base: str | None) -> str:
+           base: str | None, lora: dict[str, Any] | None = None) -> str:
     """A short README for the export folder: what is there, and the commands that run it."""
     main = files[-1]["file"]  # the smallest (q8_0 when written)
     sys_arg = f" -sys {shlex.quote(system)}" if system else ""
@@ -125,6 +127,19 @@ def readme(name: str, *, files: list[dict[str, Any]], system: str | None, layout
         "LM Studio loads the same file; set its system prompt to the one below and the temperature to 0.",
         "",
     ]
+    if lora:
+        out += [
+            "## The adapter alone (LoRA GGUF)",
+            "",
+            f"`{lora['adapter_file']}` is the LoRA by itself (alpha {lora['alpha']:g}) and `{lora['base_file']}` the",
+            f"base it was trained on; together they answer like the merged files. Checked: {lora['summary']}.",
+            "",
+            "```bash",
+            f"ollama create {name}-lora -f Modelfile.lora",
+            f"llama-cli -m {lora['base_file']} --lora {lora['adapter_file']} --jinja{sys_arg} --temp 0",
+            "```",
+            "",
+        ]
     if system:
         out += ["System prompt the adapter was trained with:", "", "```text", system, "```", ""]
     if not layout.chatml:
