@@ -171,9 +171,25 @@ class Retrieval:
 
         return cls(GuidelineStore(url), guideline_filter, **kw)
 
+    def hits(self, question: str, context: str = "") -> list[tuple[Any, float]]:
+        """``(guideline, score)`` for the best notes, best first: the question searched first, its
+        context only when the question matches nothing; notes below ``min_ratio`` x the best dropped.
+        The one place serve, chat, MCP, evaluation and the Python API retrieve through."""
+        if self.k <= 0 or not (question.strip() or context.strip()):
+            return []
+        return [(g, float(s)) for g, s in self.store.search_question(question, context, self.filter, limit=self.k,
+                                                                      min_ratio=self.min_ratio)]
+
+    def search(self, user_turn: str) -> list[tuple[Any, float]]:
+        """:meth:`hits` for a whole user turn in memtune's layout (a trailing "Context: ..." line is
+        the context)."""
+        from memtune.chatformat import CONTEXT_MARKER
+
+        question, sep, context = user_turn.rpartition(CONTEXT_MARKER)
+        return self.hits(question, context) if sep else self.hits(user_turn)
+
     def notes(self, question: str, context: str = "") -> list[Any]:
-        return [g for g, _ in self.store.search_question(question, context, self.filter, limit=self.k,
-                                                          min_ratio=self.min_ratio)]
+        return [g for g, _ in self.hits(question, context)]
 
     def system_prompt(self, question: str, context: str, base: str | None) -> str:
         from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, system_with_notes

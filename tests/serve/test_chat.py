@@ -96,7 +96,8 @@ def test_cli_chat_end_to_end(tiny):
 
 
 def test_retriever_searches_the_question_before_its_context_line(sqlite_store):
-    from memtune.serve.rag import CONTEXT_MARKER, Retriever
+    from memtune.chatformat import CONTEXT_MARKER
+    from memtune.serve.rag import Retriever
     from memtune.store import GuidelineInput
 
     sqlite_store.add(GuidelineInput(name="Acme — Project Memory", content="Notes kept in the acme project repository."))

@@ -41,13 +41,13 @@ def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any
     """Up to ``k`` best guidelines for a question (``GuidelineStore.search_question``: the question
     first, its context only as a fallback), best first, without those scoring below
     ``min_ratio`` × the best (0 = always ``k``)."""
-    if k <= 0:
-        return []
-    hits = store.search_question(question, context, f, limit=k, min_ratio=min_ratio)
+    from memtune.infer import Retrieval
+
+    hits = Retrieval(store, f, k=max(k, 0), min_ratio=min_ratio).hits(question, context)
     return [
         RetrievedNote(
             guideline_id=g.id, version=g.version, name=g.name, category=g.category,
-            content=g.content, score=float(score),
+            content=g.content, score=score,
         )
         for g, score in hits
     ]

@@ -49,6 +49,8 @@ class _Tools:
         self.s = s
         self._store: Any = None
         self._backend: Any = None
+        self._retriever: Any = None
+        self._retriever_ready = False  # None is a valid retriever (closed-book), so a flag says "decided"
         self._load_lock = threading.Lock()
         self._gen_lock = threading.Lock()
 
@@ -234,7 +236,7 @@ class _Tools:
     def retriever(self) -> Any:
         """ask's notes: the adapter's own store (its lineage), else the server's --db; None: closed-book."""
         with self._load_lock:
-            if not hasattr(self, "_retriever"):
+            if not self._retriever_ready:
                 from memtune.infer import adapter_store, lineage_filter
                 from memtune.recipes import default_recipe
                 from memtune.serve.rag import Retriever
@@ -248,6 +250,7 @@ class _Tools:
                                       "start the server with --db, the store the adapter's guidelines came from")
                 self._retriever = None if store is None else Retriever(
                     store, default_recipe().eval["rag_k"], guideline_filter=lineage_filter(flt) if url else None)
+                self._retriever_ready = True
             return self._retriever
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from memtune.chatformat import CONTEXT_MARKER  # how a question and its context share a turn
+from memtune.infer import Retrieval
 from memtune.serve.engine import Message
 
 
@@ -26,27 +26,18 @@ class Hit:
         return {"id": self.id, "name": self.name, "score": round(self.score, 4)}
 
 
-class Retriever:
-    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None, min_ratio: float | None = None) -> None:
-        from memtune.store import RELEVANCE_RATIO
+class Retriever(Retrieval):
+    """:class:`memtune.infer.Retrieval` for the servers: hits as :class:`Hit` (id, name, score)."""
 
+    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None, min_ratio: float | None = None) -> None:
         if k < 1:
             raise ValueError("rag k must be at least 1")
-        self.store = store
-        self.k = k
-        self.filter = guideline_filter
-        self.min_ratio = RELEVANCE_RATIO if min_ratio is None else min_ratio
+        super().__init__(store, guideline_filter, k=k, min_ratio=min_ratio)
 
-    def search(self, query: str) -> list[Hit]:
+    def search(self, query: str) -> list[Hit]:  # type: ignore[override]
         """Notes for a user turn; a trailing "Context: …" line (memtune's question layout) is
         searched only when the question before it matches nothing (see GuidelineStore.search_question)."""
-        if not query.strip():
-            return []
-        question, sep, context = query.rpartition(CONTEXT_MARKER)
-        if not sep:
-            question, context = query, ""
-        hits = self.store.search_question(question, context, self.filter, limit=self.k, min_ratio=self.min_ratio)
-        return [Hit(g.id, g.name, float(s), g.content, g.category) for g, s in hits]
+        return [Hit(g.id, g.name, s, g.content, g.category) for g, s in super().search(query)]
 
 
 def notes_block(hits: list[Hit]) -> str:
