@@ -22,3 +22,22 @@ def test_hand_written_probes_get_a_right_note_rate_and_memory_controls_are_asked
     # the rate counts only what the shown note covers, so it is below 1 and not None
     rate = r.summaries["adapter+rag"].retrieval_hit_rate
     assert rate is not None and rate == sum(hits) / len(hits) and rate < 1.0
+
+
+def test_right_note_counts_facts_across_notes_and_not_the_yes_or_no():
+    """A yes/no question's "no" is the answer, not a fact of the note; a two-fact question may need two notes."""
+    from memtune.evaluate.api import right_note_shown
+    from memtune.evaluate.probes import Probe
+    from memtune.evaluate.retrieval import RetrievedNote
+
+    def note(i, text):
+        return RetrievedNote(i, 1, f"n{i}", "general", text, 1.0)
+
+    logging = note(1, "Never use console.log in TUI code; use LogService instead.")
+    port = note(2, "The ingest worker listens on 7420.")
+    yes_no = Probe(question="Can I drop a console.log in a TUI component?", expected_keywords=["no", "LogService"])
+    assert right_note_shown(yes_no, [logging]) is True
+    assert right_note_shown(yes_no, [port]) is False
+    two = Probe(question="Which logger, and which port for ingest?", expected_keywords=["LogService", "7420"])
+    assert right_note_shown(two, [logging]) is False and right_note_shown(two, [port, logging]) is True
+    assert right_note_shown(Probe(question="Is it allowed?", expected_keywords=["yes"]), [logging]) is None

@@ -286,18 +286,24 @@ def _score_condition(
     )
 
 
+ANSWER_WORDS = frozenset({"yes", "no"})
+"""Keywords that are the answer to a yes/no question, not a fact a note holds."""
+
+
 def right_note_shown(probe: Probe, shown: Sequence[RetrievedNote]) -> bool | None:
-    """Was the note that answers ``probe`` among the notes ``shown``?
+    """Were the notes that answer ``probe`` among the notes ``shown``?
 
     A bundle probe names its guideline; a hand-written one names only its expected keywords, so
-    there the right note is one that holds every keyword (None: no keywords, nothing to judge).
+    there the notes shown must hold every keyword between them (a two-fact question may need two
+    notes), leaving out the yes/no that answers a yes/no question (None: nothing left to judge).
     """
     if probe.guideline_id is not None:
         return any(x.guideline_id == probe.guideline_id for x in shown)
-    keys = [k.lower() for k in probe.expected_keywords if k.strip()]
+    keys = [k.lower() for k in probe.expected_keywords if k.strip() and k.strip().lower() not in ANSWER_WORDS]
     if not keys:
         return None
-    return any(all(k in x.content.lower() for k in keys) for x in shown)
+    text = "\n".join(x.content.lower() for x in shown)
+    return all(k in text for k in keys)
 
 
 def source_label(probe: Probe) -> str:
