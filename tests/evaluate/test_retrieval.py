@@ -47,7 +47,7 @@ def test_notes_far_behind_the_best_are_left_out(store_with_guidelines):
     from memtune.store import RELEVANCE_RATIO
 
     store, ids = store_with_guidelines
-    q = "Which database engine backs the store?"
+    q = "Which database engine with pgvector backs the store for the backend?"
     every = retrieve(store, q, k=5, min_ratio=0)
     kept = retrieve(store, q, k=5)  # default: RELEVANCE_RATIO
     assert 0 < RELEVANCE_RATIO < 1

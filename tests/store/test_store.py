@@ -253,3 +253,40 @@ def test_migrations_recorded_and_idempotent(any_store):
     again = GuidelineStore(any_store.url)
     assert again.migrations_applied == []
     again.close()
+
+
+def test_search_finds_other_forms_of_a_word_and_ignores_question_words(any_store):
+    """Stemming on both back ends ("committing" finds "commit"); "what/which/the ..." alone match nothing."""
+    s = any_store
+    s.add(gi("Commit granularly", "Commit each logical change on its own.", category="workflow"))
+    s.add(gi("Frontend dev server", "The frontend uses `npm run dev`, not yarn.", category="command"))
+    hits = s.search("Before committing my changes, what should I do?")
+    assert hits and hits[0][0].name == "Commit granularly"
+    top = s.search("which frontend server should I use?")
+    assert top[0][0].name == "Frontend dev server"
+
+
+def test_a_store_indexed_before_stemming_is_migrated_and_keeps_its_notes(tmp_path):
+    """A SQLite store made with the unstemmed index (migrations 001-002) is moved to the stemmed one on open."""
+    import sqlalchemy as sa
+
+    from memtune.store import GuidelineStore
+    from memtune.store import migrations as mig
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = mig.MIGRATIONS
+    try:
+        mig.MIGRATIONS = old[:2]
+        s = GuidelineStore(url)
+        s.add(gi("Commit granularly", "Commit each logical change on its own.", category="workflow"))
+        assert s.search("committing") == []  # the old index does not stem
+        s.close()
+    finally:
+        mig.MIGRATIONS = old
+    s = GuidelineStore(url)
+    assert s.migrations_applied == ["003_fts_stemming"]
+    assert [g.name for g, _ in s.search("committing")] == ["Commit granularly"]
+    with s._conn() as c:
+        sql = c.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'guideline_fts'")).scalar_one()
+    assert "porter" in sql
+    s.close()

@@ -52,9 +52,27 @@ def m002_full_text(conn: sa.Connection, dialect: str) -> None:
         )
 
 
+def m003_fts_stemming(conn: sa.Connection, dialect: str) -> None:
+    """SQLite's index stems words (porter), as PostgreSQL's 'english' configuration always did:
+    "committing" finds a note about commits. Measured on the pool's ten development projects'
+    hand-written questions, with stop words left out of the query too: the right note in the
+    top 3 went from 0.737 to 0.775 of questions. The rows are copied into the new index."""
+    if dialect != "sqlite":
+        return
+    conn.execute(sa.text(
+        "CREATE VIRTUAL TABLE guideline_fts_stemmed USING fts5("
+        "name, category, tags, body, tokenize='porter unicode61 remove_diacritics 2')"))
+    conn.execute(sa.text(
+        "INSERT INTO guideline_fts_stemmed (rowid, name, category, tags, body) "
+        "SELECT rowid, name, category, tags, body FROM guideline_fts"))
+    conn.execute(sa.text("DROP TABLE guideline_fts"))
+    conn.execute(sa.text("ALTER TABLE guideline_fts_stemmed RENAME TO guideline_fts"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("001_initial", m001_initial),
     ("002_full_text", m002_full_text),
+    ("003_fts_stemming", m003_fts_stemming),
 ]
 
 

@@ -20,6 +20,13 @@ from memtune.store import schema
 from memtune.store.types import Guideline, GuidelineFilter, GuidelineVersion, Source
 
 RELEVANCE_RATIO = 0.6
+QUESTION_STOP_WORDS = frozenset(
+    "a an the of to in on for and or is are was be do does did i my me we our you your it its this that what "
+    "which who how when where why can should would could will with from at by as about into if then than there "
+    "their them they not no yes just so any all".split())
+"""Words a question is made of but a note is not found by: left out of a search that has other words
+(PostgreSQL's 'english' configuration drops its own list). On the pool's development questions,
+with stemming: the right note in the top 3 for 0.775 of questions instead of 0.755."""
 """Retrieval (eval's +rag conditions, serve --rag) keeps only notes scoring at least this share
 of the best hit: on the example memory the right note was kept for 146 of 147 held-out
 questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
@@ -171,6 +178,7 @@ class GuidelineReader:
         words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or not w.isascii()]
         if not words:
             return []
+        words = [w for w in words if w not in QUESTION_STOP_WORDS] or words
         words = list(dict.fromkeys(words))[:64]
         base = self._filtered(f).subquery()
         with self._conn() as c:
