@@ -20,6 +20,10 @@ PG_URL = os.environ.get("MEMTUNE_TEST_PG_URL")
 os.environ.setdefault("MEMTUNE_CACHE_DIR", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                                       ".pytest_cache", "memtune-cache"))
 
+# Tests assert the full recipe's values even where a developer chose the quick budget in their shell;
+# tests/test_recipe.py checks the budget itself.
+os.environ["MEMTUNE_RECIPE_BUDGET"] = "full"
+
 
 def _pg_store():
     import sqlalchemy as sa

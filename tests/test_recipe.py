@@ -231,3 +231,81 @@ def test_export_cli_refuses_an_unknown_set_key(tmp_path):
     assert res.exit_code != 0
     assert "no_such_key" in res.output
     assert not (tmp_path / "b").exists()
+
+
+_DOORS = """
+import json
+from memtune.recipes import default_recipe, recipe_for
+from memtune.train.config import TrainConfig
+from memtune.dataset.config import ExportConfig
+e, t = ExportConfig(output_path="x"), TrainConfig(bundle="b")
+print(json.dumps({"budget": default_recipe().budget, "for_default": recipe_for("smollm2").budget,
+                  "export": {k: getattr(e, k) for k in ("examples_per_guideline", "rag_copies", "fact_rag_copies")},
+                  "train": {k: getattr(t, k) for k in ("epochs", "replay_fraction")}}))
+"""
+
+
+def _doors(**env):
+    import os
+    import subprocess
+    import sys
+
+    full_env = {k: v for k, v in os.environ.items() if k != "MEMTUNE_RECIPE_BUDGET"}
+    out = subprocess.run([sys.executable, "-c", _DOORS], env={**full_env, **env}, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout)
+
+
+def test_the_quick_budget_is_chosen_by_hand_and_reaches_every_door():
+    """MEMTUNE_RECIPE_BUDGET=quick puts the recipe's quick values in place for the Python API and the CLI
+    alike; unset, every machine (an AVX2-only one too) trains the full recipe."""
+    import os
+    from importlib import resources
+    from unittest import mock
+
+    raw = yaml.safe_load(resources.files("memtune.recipes").joinpath(f"{R.name}.yaml").read_text(encoding="utf-8"))
+    quick = raw["quick"]
+    chosen = _doors(MEMTUNE_RECIPE_BUDGET="quick")
+    assert chosen["budget"] == chosen["for_default"] == "quick"
+    assert chosen["export"] == {k: quick["export"].get(k, raw["export"][k]) for k in chosen["export"]}
+    assert chosen["train"] == {k: quick["train"].get(k, raw["train"][k]) for k in chosen["train"]}
+    assert chosen["train"]["epochs"] < raw["train"]["epochs"]
+    for flags in ("avx2", "avx2 avx512f avx512_bf16"):
+        default = _doors(MEMTUNE_CPU_FLAGS=flags)
+        assert default["budget"] == "full" and default["train"]["epochs"] == raw["train"]["epochs"]
+        assert default["export"]["examples_per_guideline"] == raw["export"]["examples_per_guideline"]
+
+    with mock.patch.dict(os.environ, {"MEMTUNE_RECIPE_BUDGET": "quick"}):
+        r = CliRunner().invoke(app, ["recipe", "--json"])
+    shown = json.loads(r.stdout)
+    assert shown["budget"] == "quick" and shown["train"]["epochs"] == quick["train"]["epochs"]
+
+
+def test_run_names_the_quick_budget_when_the_full_one_is_slow_here():
+    from memtune.run import QUICK_HINT_SECONDS, _budget_note
+
+    slow = {"seconds": QUICK_HINT_SECONDS + 1, "speed_class": "fp32 (AVX2)"}
+    assert "MEMTUNE_RECIPE_BUDGET=quick" in _budget_note("full", slow)
+    assert _budget_note("full", {**slow, "speed_class": "bf16 (AVX-512 bf16 / AMX)"}) == ""
+    assert _budget_note("full", {**slow, "seconds": 60}) == ""
+    assert "quick budget" in _budget_note("quick", {**slow, "seconds": 60})
+
+
+def test_a_bad_budget_setting_is_refused(monkeypatch):
+    from memtune.errors import ConfigError
+    from memtune.recipes import recipe_budget
+
+    monkeypatch.setenv("MEMTUNE_RECIPE_BUDGET", "tiny")
+    with pytest.raises(ConfigError, match="MEMTUNE_RECIPE_BUDGET='tiny' is not one of full, quick"):
+        recipe_budget()
+
+
+def test_a_budget_naming_unknown_keys_is_refused(tmp_path):
+    from memtune.errors import ConfigError
+    from memtune.recipes import load_recipe
+
+    f = tmp_path / "r.yaml"
+    f.write_text("export: {examples_per_guideline: 9}\ntrain: {epochs: 3}\nquick:\n  train: {epochz: 1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_recipe(f)
+    assert "quick.train.epochz is not a key of the train section" in str(err.value.problems)

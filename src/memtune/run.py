@@ -68,6 +68,21 @@ class RunResult:
         return next((s.path for s in self.stages if s.name == stage), None)
 
 
+QUICK_HINT_SECONDS = 15 * 60
+"""Above this expected training time on a CPU, ``memtune run`` names the quick budget and its cost."""
+
+
+def _budget_note(budget: str, est: dict[str, Any]) -> str:
+    """What the ETA line says about the recipe's budget: that the quick one is in use, or that it exists
+    when the full one will take long on a CPU without fast bf16."""
+    if budget == "quick":
+        return " [quick budget: ~0.36x the tokens; closed-book recall is mostly lost, retrieval answers kept]"
+    if est["seconds"] > QUICK_HINT_SECONDS and not est["speed_class"].startswith("bf16"):
+        return (" [MEMTUNE_RECIPE_BUDGET=quick trains ~0.36x the tokens: answers with retrieval keep their "
+                "recall, closed-book recall is mostly lost]")
+    return ""
+
+
 def _key(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:20]
@@ -168,8 +183,8 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
         if adapter.exists():
             shutil.rmtree(adapter)
         epochs = tcfg.epochs if tcfg.max_steps is None else min(tcfg.epochs, 1)
-        say("train    expected: " + describe_estimate(training_estimate(
-            bundle, epochs=epochs, replay_fraction=tcfg.replay_fraction)))
+        est = training_estimate(bundle, epochs=epochs, replay_fraction=tcfg.replay_fraction)
+        say("train    expected: " + describe_estimate(est) + _budget_note(recipe_for(config.model).budget, est))
         tres = train(tcfg, progress=progress)
         m = tres.metrics
         recall = m.get("best_probe_recall", m.get("probe_recall"))

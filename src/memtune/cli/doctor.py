@@ -32,7 +32,7 @@ def doctor_cmd(db: DbOption = None, json_out: JsonOption = False) -> None:
         ("cpu", f"{report['cpu']}, {report['cores']} core(s) usable"),
         ("vector flags", " ".join(report["vector_flags"]) or "none of AVX2 / AVX-512 / AMX"),
         ("training", f"{report['speed_class']}: expect ~{report['expected_train_tokens_per_s']} tokens/s "
-                     "on the default model"),
+                     f"on the default model; recipe budget {report['recipe_budget']}"),
         ("gpu", report["cuda"] or "none (CPU training)"),
         ("packages", ", ".join(f"{k} {v or '-'}" for k, v in report["packages"].items())),
         ("default model", (f"installed ({model['gguf']})" if model["gguf"] else f"MISSING: {model['fix']}")

@@ -33,7 +33,7 @@ def recipe_cmd(
 
         rec = recipe_for(model)
         if json_out:
-            print_json({"name": rec.name, "purpose": rec.purpose, "models": list(rec.models),
+            print_json({"name": rec.name, "purpose": rec.purpose, "models": list(rec.models), "budget": rec.budget,
                         **{s: dict(getattr(rec, s)) for s in SECTIONS}})
             return
         if raw:
@@ -45,6 +45,9 @@ def recipe_cmd(
                       + ("" if matched else f" — no recipe was measured on {escape(str(model))}; it starts "
                                             "from this one, with the LoRA size of its parameter count"))
         console.print(escape(rec.purpose))
+        if rec.budget == "quick":
+            console.print("[yellow]quick budget[/] (MEMTUNE_RECIPE_BUDGET=quick): the recipe's quick values replace "
+                          "the full ones below (fewer training tokens; see --raw for what that costs).")
         for section in SECTIONS:
             values = getattr(rec, section)
             t = Table(title=section, title_justify="left", header_style="bold", show_edge=False)

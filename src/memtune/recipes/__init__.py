@@ -14,12 +14,17 @@ comes through they train what was measured. A recipe has four sections:
 
 A model without a recipe of its own starts from the default model's, with the LoRA size of its
 parameter count (``dataset.presets``): those values are a starting point there, not a measurement.
+
+A recipe may also carry a ``quick`` budget: ``export`` and ``train`` values that replace the
+others when ``MEMTUNE_RECIPE_BUDGET=quick`` (default ``full``), for a much shorter run on a slow CPU
+at a measured cost (the recipe file says which). Every door reads the recipe from here, so every
+door trains the same budget.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -32,6 +37,8 @@ from memtune.errors import ConfigError
 from memtune.models import canonical_name, spec_for
 
 SECTIONS = ("export", "lora", "train", "eval")
+BUDGET_SECTIONS = ("export", "train")
+BUDGET_ENV = "MEMTUNE_RECIPE_BUDGET"
 DEFAULT_RECIPE = "smollm2-135m"
 #: lora keys → TrainConfig field names (the rest are the same)
 LORA_TO_TRAIN = {"rank": "rank", "alpha": "alpha", "dropout": "dropout", "target_modules": "target_modules",
@@ -49,6 +56,17 @@ class Recipe:
     lora: Mapping[str, Any] = field(default_factory=dict)
     train: Mapping[str, Any] = field(default_factory=dict)
     eval: Mapping[str, Any] = field(default_factory=dict)
+    quick: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """``export``/``train`` values of the quick budget (see the module)."""
+    budget: str = "full"
+    """Which values these are: ``full``, or ``quick`` once :meth:`with_budget` applied the quick budget."""
+
+    def with_budget(self, budget: str) -> Recipe:
+        """This recipe with the ``quick`` budget's values in place (``full``: unchanged)."""
+        if budget != "quick" or not self.quick:
+            return self
+        over = {s: MappingProxyType({**getattr(self, s), **self.quick.get(s, {})}) for s in BUDGET_SECTIONS}
+        return replace(self, budget="quick", **over)
 
     def training(self) -> dict[str, Any]:
         """The ``TrainConfig`` keyword arguments this recipe sets (LoRA shape and optimisation)."""
@@ -65,7 +83,7 @@ class Recipe:
         return any(want == canonical_name(m) for m in self.models)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **{s: dict(getattr(self, s)) for s in SECTIONS}}
+        return {"name": self.name, "budget": self.budget, **{s: dict(getattr(self, s)) for s in SECTIONS}}
 
 
 def _parse(text: str, source: str) -> Recipe:
@@ -75,7 +93,7 @@ def _parse(text: str, source: str) -> Recipe:
         raise ConfigError([f"{source}: not valid YAML: {exc}"], hint="fix the recipe file") from exc
     if not isinstance(data, dict):
         raise ConfigError([f"{source}: a recipe is a mapping with sections {', '.join(SECTIONS)}"])
-    unknown = sorted(set(data) - {"name", "purpose", "models", *SECTIONS})
+    unknown = sorted(set(data) - {"name", "purpose", "models", "quick", *SECTIONS})
     problems = [f"{source}: unknown key {k!r}" for k in unknown]
     sections: dict[str, Mapping[str, Any]] = {}
     for s in SECTIONS:
@@ -84,12 +102,24 @@ def _parse(text: str, source: str) -> Recipe:
             problems.append(f"{source}: section {s!r} must be a mapping of key: value")
             value = {}
         sections[s] = MappingProxyType(dict(value))
+    budget_raw = data.get("quick") or {}
+    budget: dict[str, Mapping[str, Any]] = {}
+    if not isinstance(budget_raw, dict) or set(budget_raw) - set(BUDGET_SECTIONS):
+        problems.append(f"{source}: quick holds only the sections {', '.join(BUDGET_SECTIONS)}")
+    else:
+        for s, values in budget_raw.items():
+            if not isinstance(values, dict):
+                problems.append(f"{source}: quick.{s} must be a mapping of key: value")
+                continue
+            problems += [f"{source}: quick.{s}.{k} is not a key of the {s} section"
+                         for k in values if k not in sections[s]]
+            budget[s] = MappingProxyType(dict(values))
     bad_lora = sorted(set(sections["lora"]) - set(LORA_TO_TRAIN))
     problems += [f"{source}: unknown lora key {k!r} (known: {', '.join(LORA_TO_TRAIN)})" for k in bad_lora]
     if problems:
         raise ConfigError(problems, hint="fix the recipe file")
     return Recipe(name=str(data.get("name") or Path(source).stem), purpose=str(data.get("purpose") or ""),
-                  models=_model_names(data.get("models") or ()), **sections)
+                  models=_model_names(data.get("models") or ()), quick=MappingProxyType(budget), **sections)
 
 
 def _model_names(models: Any) -> tuple[str, ...]:
@@ -115,14 +145,27 @@ def recipes() -> tuple[Recipe, ...]:
     return _shipped()
 
 
+def recipe_budget() -> str:
+    """``full`` (default) or ``quick``, from ``MEMTUNE_RECIPE_BUDGET``."""
+    import os
+
+    asked = os.environ.get(BUDGET_ENV, "full").strip().lower() or "full"
+    if asked not in ("full", "quick"):
+        raise ConfigError([f"{BUDGET_ENV}={asked!r} is not one of full, quick"],
+                          hint=f"unset {BUDGET_ENV}, or set it to full or quick")
+    return asked
+
+
 def default_recipe() -> Recipe:
-    """The embedded default model's recipe."""
-    return next(r for r in _shipped() if r.name == DEFAULT_RECIPE)
+    """The embedded default model's recipe, with the chosen budget (:func:`recipe_budget`)."""
+    return next(r for r in _shipped() if r.name == DEFAULT_RECIPE).with_budget(recipe_budget())
 
 
 def recipe_for(model: str | None = None) -> Recipe:
-    """The recipe measured on ``model``, else the default model's (see the module docstring)."""
-    return next((r for r in _shipped() if r.matches(model)), default_recipe())
+    """The recipe measured on ``model``, else the default model's (see the module docstring), with
+    the chosen budget."""
+    found = next((r for r in _shipped() if r.matches(model)), None)
+    return found.with_budget(recipe_budget()) if found is not None else default_recipe()
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -133,7 +176,7 @@ def load_recipe(path: str | Path) -> Recipe:
     except OSError as exc:
         raise ConfigError([f"recipe {p}: cannot read it ({exc.strerror or exc})"],
                           hint="pass an existing YAML file") from exc
-    return _parse(text, str(p))
+    return _parse(text, str(p)).with_budget(recipe_budget())
 
 
 def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
@@ -163,4 +206,5 @@ def parse_overrides(items: list[str] | tuple[str, ...]) -> dict[str, dict[str, A
     return out
 
 
-__all__ = ["parse_overrides", "DEFAULT_RECIPE", "Recipe", "SECTIONS", "default_recipe", "load_recipe", "recipe_for", "recipes"]
+__all__ = ["parse_overrides", "BUDGET_ENV", "DEFAULT_RECIPE", "Recipe", "SECTIONS", "default_recipe", "load_recipe",
+           "recipe_budget", "recipe_for", "recipes"]
