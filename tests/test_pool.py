@@ -19,7 +19,9 @@ import yaml
 
 POOL = Path(__file__).resolve().parent.parent / "benchmarks" / "pool"
 # Where the memory files were copied from; the byte-identity checks skip when it is absent.
-SOURCE = Path(os.environ.get("MEMTUNE_POOL_SOURCE", "/work/shared/memories"))
+SOURCE = Path(os.environ.get("MEMTUNE_POOL_SOURCE") or next(
+    (p for p in (POOL.parents[2] / "shared" / "memories", Path("/work/shared/memories")) if p.is_dir()),
+    POOL.parents[2] / "shared" / "memories"))
 KINDS = ("situational", "indirect", "why", "yes_no", "reverse", "value", "two_facts")
 HOLDOUT = {
     "browserbase__stagehand",
