@@ -263,27 +263,37 @@ def test_unsupported_models_are_refused():
         gguf.llama_shape(cfg)
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-def test_real_default_model_f16_answers_like_the_merged_model(tmp_path):
-    """The embedded SmolLM2 with a random (untrained) LoRA: the f16 GGUF's greedy answers equal the merged model's."""
+def real_model_adapter(adapter, name: str, *, r: int, targets: list[str], b_scale: float = 1.0):
+    """A random LoRA on the embedded SmolLM2, saved as memtune would (its lineage names the base and system
+    prompt). ``b_scale`` < 1 makes it a small change, like a trained adapter's."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
 
     from memtune.models import load_base_model, model_hash, resolve_base_model
 
     torch.manual_seed(0)
-    base, tok = load_base_model(None)
-    peft = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "k_proj", "v_proj"],
-                                           init_lora_weights=False))
-    adapter = tmp_path / "adapter"
+    base, tok = load_base_model(None, dtype=torch.float32)
+    peft = get_peft_model(base, LoraConfig(r=r, lora_alpha=2 * r, target_modules=targets, init_lora_weights=False))
+    with torch.no_grad():
+        for pname, p in peft.named_parameters():
+            if "lora_B" in pname:
+                p.mul_(b_scale)
     peft.save_pretrained(adapter)
     tok.save_pretrained(adapter)
     resolved = resolve_base_model(None)
     (adapter / "memtune.json").write_text(json.dumps({
-        "name": "smollm-probe", "method": "lora", "format": "peft", "system_prompt": DEFAULT_SYSTEM_PROMPT,
+        "name": name, "method": "lora", "format": "peft", "system_prompt": DEFAULT_SYSTEM_PROMPT,
         "base_model": {"name": resolved.name, "source": "registry", "path": resolved.path,
                        "hash": model_hash(resolved.path)}}))
+    return adapter
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_real_default_model_f16_answers_like_the_merged_model(tmp_path):
+    """The embedded SmolLM2 with a random (untrained) LoRA: the f16 GGUF's greedy answers equal the merged model's."""
+    from transformers import AutoModelForCausalLM
+
+    adapter = real_model_adapter(tmp_path / "adapter", "smollm-probe", r=4, targets=["q_proj", "k_proj", "v_proj"])
     res = export_model(adapter, tmp_path / "gguf", quants=["f16", "q8_0"], probe_tokens=24)
     f16 = res.files[0].load_check
     assert f16["tokenizer_identical"] and f16["vs_file_weights"]["max_abs_logit_diff"] == 0.0

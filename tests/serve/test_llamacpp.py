@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import AutoTokenizer
 
 from memtune.chatformat import DEFAULT_SYSTEM_PROMPT, conversation, render
 from memtune.generation import encode_prompt, generate_ids, pad_id, stop_ids
@@ -64,26 +65,14 @@ def test_llama_cpp_answers_like_the_merged_model(tmp_path):
     answers from the f16 file, and from the base f16 file + the LoRA GGUF, equal transformers'
     merged model's; q8_0 stays close; llama.cpp tokenises the prompts as the training tokenizer did."""
     where = runtime()
-    from peft import LoraConfig, PeftModel, get_peft_model
+    from peft import PeftModel
 
-    from memtune.models import load_base_model, model_hash, resolve_base_model
+    from memtune.models import load_base_model
+    from tests.serve.test_gguf import real_model_adapter
 
-    torch.manual_seed(0)
-    base, tok = load_base_model(None, dtype=torch.float32)
-    peft = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, init_lora_weights=False,
-                                           target_modules=["q_proj", "k_proj", "up_proj", "down_proj"]))
-    with torch.no_grad():  # a small change, like a trained adapter's, not a random scramble
-        for name, p in peft.named_parameters():
-            if "lora_B" in name:
-                p.mul_(0.25)
-    adapter = tmp_path / "adapter"
-    peft.save_pretrained(adapter)
-    tok.save_pretrained(adapter)
-    resolved = resolve_base_model(None)
-    (adapter / "memtune.json").write_text(json.dumps({
-        "name": "smollm-llamacpp", "method": "lora", "format": "peft", "system_prompt": DEFAULT_SYSTEM_PROMPT,
-        "base_model": {"name": resolved.name, "source": "registry", "path": resolved.path,
-                       "hash": model_hash(resolved.path)}}))
+    adapter = real_model_adapter(tmp_path / "adapter", "smollm-llamacpp", r=8, b_scale=0.25,
+                                 targets=["q_proj", "k_proj", "up_proj", "down_proj"])
+    tok = AutoTokenizer.from_pretrained(adapter)
     out = tmp_path / "gguf"
     res = export_model(adapter, out, quants=["f16", "q8_0"], lora=True, probe_tokens=16)
     assert res.lora is not None and res.lora.check["problems"] == []

@@ -284,13 +284,18 @@ def write_gguf(path: Path, model: Any, tok: Any, quant: str, *, name: str, descr
         data, raw = _encode(gname, arr, quant)
         w.add_tensor(gname, data, raw_dtype=raw)
         count += 1
+    _write_out(w)
+    return count
+
+
+def _write_out(w: Any) -> None:
+    """Header, key-values and tensors to disk, closing the writer whatever happens."""
     try:
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()
     finally:
         w.close()
-    return count
 
 
 # --------------------------------------------------------------------------- reading back
@@ -463,12 +468,7 @@ def write_lora_gguf(path: Path, peft_model: Any, *, name: str, base_name: str | 
             b = permute(b, shape.head_count, shape.head_count if "attn_q" in p.gguf_base else shape.head_count_kv)
         w.add_tensor(f"{p.gguf_base}.lora_a", np.ascontiguousarray(p.a, dtype=np.float32))
         w.add_tensor(f"{p.gguf_base}.lora_b", np.ascontiguousarray(b, dtype=np.float32))
-    try:
-        w.write_header_to_file()
-        w.write_kv_data_to_file()
-        w.write_tensors_to_file()
-    finally:
-        w.close()
+    _write_out(w)
     return 2 * len(pairs), float(alpha)
 
 
