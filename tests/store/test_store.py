@@ -207,6 +207,29 @@ def test_search_question_leaves_a_situational_context_out_unless_the_question_fi
     assert s.search_question("   ", "") == []
 
 
+def test_search_question_shows_nothing_for_a_question_mostly_about_what_the_memory_never_mentions(any_store):
+    """A control question ("Which Kafka topic stores invoices?") shares a word with some note, but most of
+    its words occur nowhere in the memory: retrieval shows no note rather than one to be copied."""
+    s = any_store
+    s.add(gi("Event topics", "Order events go to the `orders` topic; consumers commit offsets manually.",
+             category="architecture"))
+    s.add(gi("Reset the database", "Run `yarn prisma migrate reset` to wipe the dev database.", category="command"))
+    question = "Which Kafka topic stores invoices?"
+    assert s.search(question)  # "topic" alone matches a note ...
+    assert s.known_share(question) == pytest.approx(1 / 4)  # ... but kafka, stores, invoices occur nowhere
+    assert s.search_question(question) == []
+    assert s.search_question(question, min_known=0.0)  # the floor can be turned off
+    # a real question keeps its note, stemmed words counting as known ("wiping" -> wipe)
+    assert s.known_share("How do I go about wiping the dev database?") == 1.0
+    assert [g.name for g, _ in s.search_question("How do I go about wiping the dev database?")][0] == "Reset the database"
+    # the share is taken over the notes the filter allows
+    assert s.known_share("wipe database", GuidelineFilter(category="architecture")) == 0.0
+    assert s.search_question("wipe database", f=GuidelineFilter(category="architecture")) == []
+    assert s.known_share("   ") == 0.0
+    with pytest.raises(ValueError, match="min_known"):
+        s.search_question("wipe", min_known=2)
+
+
 def test_search_respects_filter_and_updates(any_store):
     s = any_store
     g = s.add(gi("Cache", "Redis caches sessions", category="architecture"))

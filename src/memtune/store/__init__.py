@@ -3,6 +3,7 @@
 from memtune.store.normalize import normalize_text, normalized_hash
 from memtune.store.store import (
     DEFAULT_DB_PATH,
+    KNOWN_WORDS_MIN_SHARE,
     RELEVANCE_RATIO,
     GuidelineStore,
     resolve_db_url,
@@ -23,6 +24,7 @@ from memtune.store.types import (
 __all__ = [
     "DEFAULT_DB_PATH",
     "DEFAULT_PRIORITY",
+    "KNOWN_WORDS_MIN_SHARE",
     "RELEVANCE_RATIO",
     "SCOPE_TYPES",
     "Guideline",

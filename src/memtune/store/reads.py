@@ -20,6 +20,10 @@ from memtune.store import schema
 from memtune.store.types import Guideline, GuidelineFilter, GuidelineVersion, Source
 
 RELEVANCE_RATIO = 0.6
+"""Retrieval (eval's +rag conditions, serve --rag) keeps only notes scoring at least this share
+of the best hit: on the example memory the right note was kept for 146 of 147 held-out
+questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
+the model (docs/experiments.md)."""
 QUESTION_STOP_WORDS = frozenset(
     "a an the of to in on for and or is are was be do does did i my me we our you your it its this that what "
     "which who how when where why can should would could will with from at by as about into if then than there "
@@ -27,10 +31,12 @@ QUESTION_STOP_WORDS = frozenset(
 """Words a question is made of but a note is not found by: left out of a search that has other words
 (PostgreSQL's 'english' configuration drops its own list). On the pool's development questions,
 with stemming: the right note in the top 3 for 0.775 of questions instead of 0.755."""
-"""Retrieval (eval's +rag conditions, serve --rag) keeps only notes scoring at least this share
-of the best hit: on the example memory the right note was kept for 146 of 147 held-out
-questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
-the model (docs/experiments.md)."""
+KNOWN_WORDS_MIN_SHARE = 0.5
+"""Retrieval shows no notes for a question fewer than half of whose words the memory uses anywhere:
+it is about something the memory does not cover, and any note shown would only be copied into an
+invented answer. On the pool's 10 development projects this hid the notes from 83 % of the built-in
+control questions and 9 of 40 hand-written ones, and from 6 of 265 real questions (the right note
+lost for 2 of them) (docs/experiments.md)."""
 _G, _V, _T, _S = (
     schema.guidelines,
     schema.guideline_versions,
@@ -50,6 +56,14 @@ def _scope_id(scope_type: str, scope_id: str | None) -> str:
 def _chunks(seq: list[int], n: int) -> Iterator[list[int]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
+
+
+def _query_words(text: str) -> list[str]:
+    """The words a search looks for: lower-cased, one-letter ASCII words and (when others remain)
+    question words left out, each once, at most 64."""
+    words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or not w.isascii()]
+    words = [w for w in words if w not in QUESTION_STOP_WORDS] or words
+    return list(dict.fromkeys(words))[:64]
 
 
 class GuidelineReader:
@@ -175,11 +189,9 @@ class GuidelineReader:
         """
         if not 0 <= min_ratio <= 1:
             raise ValueError(f"min_ratio must be in 0..1 (got {min_ratio})")
-        words = [w for w in re.findall(r"\w+", text.lower()) if len(w) > 1 or not w.isascii()]
+        words = _query_words(text)
         if not words:
             return []
-        words = [w for w in words if w not in QUESTION_STOP_WORDS] or words
-        words = list(dict.fromkeys(words))[:64]
         base = self._filtered(f).subquery()
         with self._conn() as c:
             if self.dialect == "sqlite":
@@ -209,19 +221,54 @@ class GuidelineReader:
 
     def search_question(
         self, question: str, context: str = "", f: GuidelineFilter | None = None, *, limit: int = 3,
-        min_ratio: float = RELEVANCE_RATIO,
+        min_ratio: float = RELEVANCE_RATIO, min_known: float = KNOWN_WORDS_MIN_SHARE,
     ) -> list[tuple[Guideline, float]]:
         """The notes for one question: searched on the question alone, with its context line
-        joining only when the question matches nothing.
+        joining only when the question matches nothing; none at all when less than ``min_known``
+        of the question's words occur anywhere in the (filtered) memory.
 
         Context lines are mostly situational ("I'm working in the memtune project.") and their
         generic words pulled a file's title note into a fifth of the retrievals on the example
         memory; on the question alone the right note led 142 of 147 times instead of 136.
         """
+        if not 0 <= min_known <= 1:
+            raise ValueError(f"min_known must be in 0..1 (got {min_known})")
+        text = question
         hits = self.search(question, f, limit=limit, min_ratio=min_ratio) if question.strip() else []
-        if hits or not context.strip():
-            return hits
-        return self.search(f"{question} {context}", f, limit=limit, min_ratio=min_ratio)
+        if not hits and context.strip():
+            text = f"{question} {context}"
+            hits = self.search(text, f, limit=limit, min_ratio=min_ratio)
+        if hits and min_known and self.known_share(text, f) < min_known:
+            return []
+        return hits
+
+    def known_share(self, text: str, f: GuidelineFilter | None = None) -> float:
+        """The share of ``text``'s search words (as :meth:`search` reads them, stemmed as the back end
+        stems) that occur in at least one note matching ``f``: 0.0 for text with no search words.
+        Words the back end ignores altogether (PostgreSQL's stop words) are not counted."""
+        words = _query_words(text)
+        if not words:
+            return 0.0
+        base = self._filtered(f).subquery()
+        known = counted = 0
+        with self._conn() as c:
+            allowed = {r[0] for r in c.execute(sa.select(base.c.id))}
+            for w in words:
+                if self.dialect == "sqlite":
+                    ids = {r[0] for r in c.execute(
+                        sa.text("SELECT rowid FROM guideline_fts WHERE guideline_fts MATCH :m"),
+                        {"m": '"' + w.replace('"', "") + '"'})}
+                else:
+                    term = re.sub(r"[^\w]", "", w)
+                    if not term or not c.execute(sa.text("SELECT numnode(plainto_tsquery('english', :w))"),
+                                                 {"w": term}).scalar_one():
+                        continue
+                    ids = {r[0] for r in c.execute(sa.text(
+                        "SELECT id FROM guidelines WHERE to_tsvector('english', search_text) "
+                        "@@ plainto_tsquery('english', :w)"), {"w": term})}
+                counted += 1
+                known += bool(ids & allowed)
+        return known / counted if counted else 0.0
 
     def _load(self, c: sa.Connection, q: sa.Select, with_versions: bool) -> list[Guideline]:
         rows = c.execute(q).mappings().all()

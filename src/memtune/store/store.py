@@ -28,6 +28,7 @@ from memtune.store.reads import (
     _S,
     _T,
     _V,
+    KNOWN_WORDS_MIN_SHARE,
     RELEVANCE_RATIO,
     GuidelineReader,
     _now,
@@ -43,7 +44,7 @@ from memtune.store.types import (
 )
 
 DEFAULT_DB_PATH = Path(".memtune") / "memtune.db"
-__all__ = ["DEFAULT_DB_PATH", "RELEVANCE_RATIO", "GuidelineStore", "ScopeIndex", "resolve_db_url"]
+__all__ = ["DEFAULT_DB_PATH", "KNOWN_WORDS_MIN_SHARE", "RELEVANCE_RATIO", "GuidelineStore", "ScopeIndex", "resolve_db_url"]
 
 
 def resolve_db_url(db: str | os.PathLike[str] | None = None) -> str:
