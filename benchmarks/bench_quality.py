@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"notes retrieved per question at most (default {_EVAL['rag_k']}, the recipe's)")
     ap.add_argument("--rag-min-ratio", type=float, help="drop notes scoring below this share of the best "
                     "(default: the store's RELEVANCE_RATIO)")
+    ap.add_argument("--rag-min-known", type=float, help="show no notes for a question less than this share of "
+                    "whose words occur in the memory (default: the store's KNOWN_WORDS_MIN_SHARE; 0 = off)")
     ap.add_argument("--max-new-tokens", type=int, default=_EVAL["max_new_tokens"],
                     help=f"answer length cap (default {_EVAL['max_new_tokens']}, the recipe's)")
     ap.add_argument("--batch-size", type=int, default=8)
@@ -139,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
         if done == total:
             print(f"  {stage}: {total} done ({time.perf_counter() - t0:.0f}s)", file=sys.stderr)
 
-    rag = {"rag_k": args.rag_k} | ({} if args.rag_min_ratio is None else {"rag_min_ratio": args.rag_min_ratio})
+    rag = {"rag_k": args.rag_k} | ({} if args.rag_min_ratio is None else {"rag_min_ratio": args.rag_min_ratio}) \
+        | ({} if args.rag_min_known is None else {"rag_min_known": args.rag_min_known})
     try:
         report = evaluate(args.adapter, bundle=args.bundle, db=args.db, extra_probe_files=args.probes,
                           out_dir=args.out, limit=args.limit, conditions=args.conditions, **rag,

@@ -156,14 +156,15 @@ class Retrieval:
     """The store's best-matching notes for a question, under the system prompt, as training showed them."""
 
     def __init__(self, store: Any, guideline_filter: Any = None, k: int | None = None,
-                 min_ratio: float | None = None) -> None:
+                 min_ratio: float | None = None, min_known: float | None = None) -> None:
         from memtune.recipes import default_recipe
-        from memtune.store import RELEVANCE_RATIO
+        from memtune.store import KNOWN_WORDS_MIN_SHARE, RELEVANCE_RATIO
 
         self.store = store
         self.filter = guideline_filter
         self.k = default_recipe().eval["rag_k"] if k is None else k
         self.min_ratio = RELEVANCE_RATIO if min_ratio is None else min_ratio
+        self.min_known = KNOWN_WORDS_MIN_SHARE if min_known is None else min_known
 
     @classmethod
     def open(cls, url: str, guideline_filter: Any = None, **kw: Any) -> Retrieval:
@@ -173,12 +174,14 @@ class Retrieval:
 
     def hits(self, question: str, context: str = "") -> list[tuple[Any, float]]:
         """``(guideline, score)`` for the best notes, best first: the question searched first, its
-        context only when the question matches nothing; notes below ``min_ratio`` x the best dropped.
+        context only when the question matches nothing; notes below ``min_ratio`` x the best dropped,
+        and none at all when less than ``min_known`` of the question's words occur in the memory.
         The one place serve, chat, MCP, evaluation and the Python API retrieve through."""
         if self.k <= 0 or not (question.strip() or context.strip()):
             return []
         return [(g, float(s)) for g, s in self.store.search_question(question, context, self.filter, limit=self.k,
-                                                                      min_ratio=self.min_ratio)]
+                                                                      min_ratio=self.min_ratio,
+                                                                      min_known=self.min_known)]
 
     def search(self, user_turn: str) -> list[tuple[Any, float]]:
         """:meth:`hits` for a whole user turn in memtune's layout (a trailing "Context: ..." line is

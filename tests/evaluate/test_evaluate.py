@@ -135,6 +135,8 @@ def test_errors_are_clear(tiny_env, tmp_path):
         evaluate(tiny_env["adapter"], conditions=["adapter+rag"])
     with pytest.raises(ConfigError, match="unknown condition"):
         evaluate(tiny_env["adapter"], conditions=["tuned+magic"], db=tiny_env["db"])
+    with pytest.raises(InputError, match=r"rag-min-known must be a number in 0..1 \(got 1.5\)"):
+        evaluate(tiny_env["adapter"], db=tiny_env["db"], rag_min_known=1.5)
     bare = tmp_path / "bare"
     bare.mkdir()
     with pytest.raises(InputError, match="no probes to ask"):
@@ -164,6 +166,13 @@ def test_cli_eval(tiny_env, tmp_path, scripted, monkeypatch):
 
     res = runner.invoke(app, ["eval", str(tiny_env["adapter"]), "--conditions", "adapter+rag"])
     assert res.exit_code == 2 and "needs a guideline store" in res.output
+
+    res = runner.invoke(app, ["eval", str(tiny_env["adapter"]), "--db", str(tiny_env["db"]), "--rag-min-known", "0",
+                              "--limit", "1", "--n-controls", "1", "--no-forgetting", "-c", "adapter+rag", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["meta"]["settings"]["rag_min_known"] == 0
+    res = runner.invoke(app, ["eval", str(tiny_env["adapter"]), "--rag-min-known", "2"])
+    assert res.exit_code == 2 and "--rag-min-known" in res.output
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"question": "q"}\n')

@@ -65,3 +65,21 @@ def test_serve_retriever_uses_the_same_cut(store_with_guidelines):
     q = "Which database engine backs the store?"
     assert [h.id for h in Retriever(store, k=5).search(q)] == [n.guideline_id for n in retrieve(store, q, k=5)]
     assert len(Retriever(store, k=5, min_ratio=0).search(q)) == len(retrieve(store, q, k=5, min_ratio=0))
+
+
+def test_a_question_about_what_the_memory_never_mentions_gets_no_notes(store_with_guidelines):
+    """One shared word ("database") does not make the memory an answer to a question about Kafka,
+    mirroring and Snowflake: evaluation and the servers show no note, so nothing is there to copy."""
+    from memtune.serve.rag import Retriever
+    from memtune.store import KNOWN_WORDS_MIN_SHARE
+
+    store, ids = store_with_guidelines
+    q = "Which Kafka cluster mirrors the database to Snowflake?"
+    assert store.known_share(q) < KNOWN_WORDS_MIN_SHARE
+    assert retrieve(store, q, k=3) == [] and Retriever(store, k=3).search(q) == []
+    shown = retrieve(store, q, k=3, min_known=0)  # the floor turned off: the best partial match
+    assert shown and shown[0].guideline_id == ids["Database Choice"]
+    assert [h.id for h in Retriever(store, k=3, min_known=0).search(q)] == [n.guideline_id for n in shown]
+    # a question in the memory's own words is untouched by the floor
+    real = "Which database engine backs the store?"
+    assert retrieve(store, real, k=3) == retrieve(store, real, k=3, min_known=0)

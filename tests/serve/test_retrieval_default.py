@@ -90,3 +90,24 @@ def test_chat_says_how_it_answers(adapter_with_store):
     assert "Answers: retrieval from the adapter's store" in res.output
     res = CliRunner().invoke(app, ["chat", str(adapter), "--no-rag"], input="")
     assert "Answers: closed-book" in res.output
+
+
+def test_serve_and_chat_take_the_retrieval_floor_from_one_place(adapter_with_store):
+    """--rag-min-known reaches the retriever; without it the store's KNOWN_WORDS_MIN_SHARE applies, so
+    a question about what the memory never mentions shows no note (with 0 it shows the closest)."""
+    from memtune.cli import app
+    from memtune.cli.serve import _retriever
+    from memtune.store import KNOWN_WORDS_MIN_SHARE
+
+    adapter, _ = adapter_with_store
+    default, _ = _retriever(adapter, None, None, 3)
+    off, _ = _retriever(adapter, None, None, 3, None, 0.0)
+    assert default.min_known == KNOWN_WORDS_MIN_SHARE and off.min_known == 0.0
+    q = "Which Kubernetes namespace runs the yarn canary?"
+    assert default.search(q) == [] and [h.name for h in off.search(q)] == [NOTE[0]]
+    assert [h.name for h in default.search("How do I start the backend with yarn?")] == [NOTE[0]]
+    for cmd in ("serve", "chat"):
+        res = CliRunner().invoke(app, [cmd, "--help"], env={"COLUMNS": "200"})
+        assert "--rag-min-known" in res.output
+    res = CliRunner().invoke(app, ["chat", str(adapter), "--rag-min-known", "3"], input="")
+    assert res.exit_code == 2 and "--rag-min-known" in res.output

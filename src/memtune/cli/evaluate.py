@@ -14,7 +14,7 @@ from rich.table import Table
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, print_json
 from memtune.evaluate.controls import DEFAULT_N_CONTROLS
 from memtune.recipes import default_recipe
-from memtune.store import RELEVANCE_RATIO
+from memtune.store import KNOWN_WORDS_MIN_SHARE, RELEVANCE_RATIO
 
 _STAGES = {"retrieve": "Retrieving notes", "forgetting:base": "General-text loss (base)",
            "forgetting:adapter": "General-text loss (adapter)"}
@@ -42,6 +42,7 @@ def eval_cmd(
     conditions: Annotated[list[str] | None, typer.Option("--conditions", "-c", help="base, base+rag, adapter, adapter+rag (comma-separated or repeated). Default: all; the +rag ones need a store.")] = None,
     rag_k: Annotated[int, typer.Option("--rag-k", help="Notes retrieved into the prompt for the +rag conditions.")] = _EVAL["rag_k"],
     rag_min_ratio: Annotated[float, typer.Option("--rag-min-ratio", min=0.0, max=1.0, help="Drop retrieved notes scoring below this share of the best one (0 = keep all rag-k).")] = RELEVANCE_RATIO,
+    rag_min_known: Annotated[float, typer.Option("--rag-min-known", min=0.0, max=1.0, help="Show no notes for a question less than this share of whose words occur anywhere in the memory (0 = always show the best matches).")] = KNOWN_WORDS_MIN_SHARE,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Report directory. Default: ADAPTER/eval.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Ask at most N probes (spread over guidelines): a quick look.")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="Answer length cap in tokens.")] = _EVAL["max_new_tokens"],
@@ -80,7 +81,7 @@ def eval_cmd(
 
             report = evaluate(
                 adapter, bundle=bundle, extra_probe_files=probes or [], db=store_db, conditions=conditions or None,
-                rag_k=rag_k, rag_min_ratio=rag_min_ratio, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
+                rag_k=rag_k, rag_min_ratio=rag_min_ratio, rag_min_known=rag_min_known, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
                 controls=controls, n_controls=n_controls, forgetting=forgetting, limit=limit, out_dir=out_dir,
                 device=device, progress=progress,
             )

@@ -17,6 +17,7 @@ from memtune.cli.app import DbOption, JsonOption, app, console, err_console, han
 from memtune.errors import ConfigError
 from memtune.recipes import default_recipe
 from memtune.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
+from memtune.store import KNOWN_WORDS_MIN_SHARE, RELEVANCE_RATIO
 
 AdapterArg = Annotated[
     Path, typer.Argument(help="Adapter dir from `memtune train` (or a merged model dir).", show_default=False)
@@ -36,7 +37,12 @@ RagOpt = Annotated[bool | None, typer.Option(
     "(--db, or the store the adapter's bundle came from), which answers best; --no-rag answers closed-book.")]
 RagRatioOpt = Annotated[float | None, typer.Option(
     "--rag-min-ratio", min=0.0, max=1.0,
-    help="Leave out guidelines scoring below this share of the best match (default 0.6; 0 = always rag-k).")]
+    help=f"Leave out guidelines scoring below this share of the best match (default {RELEVANCE_RATIO}; "
+         "0 = always rag-k).")]
+RagKnownOpt = Annotated[float | None, typer.Option(
+    "--rag-min-known", min=0.0, max=1.0,
+    help=f"Show no guidelines for a question less than this share of whose words occur anywhere in the "
+         f"memory (default {KNOWN_WORDS_MIN_SHARE}; 0 = always show the best matches).")]
 HeaderTimeoutOpt = Annotated[float, typer.Option(
     "--header-timeout",
     help="Seconds a client may take to send a whole request, headers and body (slow or idle ones are closed).")]
@@ -74,7 +80,8 @@ def _quiet_transformers() -> None:
         hf_logging.set_verbosity_error()
 
 
-def _retriever(adapter: Path, rag: bool | None, db: str | None, k: int, min_ratio: float | None = None):
+def _retriever(adapter: Path, rag: bool | None, db: str | None, k: int, min_ratio: float | None = None,
+               min_known: float | None = None):
     """The retriever answers use, and a line saying which mode that is.
 
     By default (``rag`` None) answers retrieve from ``--db`` or else the store the adapter's
@@ -87,7 +94,7 @@ def _retriever(adapter: Path, rag: bool | None, db: str | None, k: int, min_rati
         return None, why
     from memtune.serve.rag import Retriever
 
-    return Retriever(open_store(url), k, guideline_filter=flt, min_ratio=min_ratio), why
+    return Retriever(open_store(url), k, guideline_filter=flt, min_ratio=min_ratio, min_known=min_known), why
 
 
 @app.command("serve")
@@ -100,6 +107,7 @@ def serve_cmd(
     db: DbOption = None,
     rag_k: RagKOpt = _RAG_K,
     rag_min_ratio: RagRatioOpt = None,
+    rag_min_known: RagKnownOpt = None,
     max_concurrency: Annotated[int, typer.Option(help="Generations run at the same time.")] = 1,
     queue_size: Annotated[int, typer.Option(help="Requests that may wait; beyond this → 429.")] = 8,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1_000_000,
@@ -138,7 +146,7 @@ def serve_cmd(
         from memtune.serve.loader import inspect, load_backend
 
         inspect(adapter, base)  # fail fast on a wrong path before the slow imports
-        retriever, mode = _retriever(adapter, rag, db, rag_k, rag_min_ratio)
+        retriever, mode = _retriever(adapter, rag, db, rag_k, rag_min_ratio, rag_min_known)
         err_console.print(f"Answers: {escape(mode)}")
         _quiet_transformers()
         _set_threads(threads)
@@ -165,6 +173,7 @@ def chat_cmd(
     rag: RagOpt = None,
     rag_k: RagKOpt = _RAG_K,
     rag_min_ratio: RagRatioOpt = None,
+    rag_min_known: RagKnownOpt = None,
     system: SystemOpt = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 200,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy (default).")] = 0.0,
@@ -181,7 +190,8 @@ def chat_cmd(
     with handle_errors():
         inspect(adapter, base)
         # --no-rag still opens a known store, so /rag on can turn retrieval on later
-        retriever, mode = _retriever(adapter, None if rag is False else rag, db, rag_k, rag_min_ratio)
+        retriever, mode = _retriever(adapter, None if rag is False else rag, db, rag_k, rag_min_ratio,
+                                     rag_min_known)
         if rag is False:
             mode = "closed-book (retrieval turned off; /rag on turns it on)" if retriever else mode
         err_console.print(f"Answers: {escape(mode)}")

@@ -39,7 +39,7 @@ from memtune.evaluate.results import (
     ProbeResult,
 )
 from memtune.evaluate.retrieval import RetrievedNote, build_system_prompt, retrieve
-from memtune.store import RELEVANCE_RATIO
+from memtune.store import KNOWN_WORDS_MIN_SHARE, RELEVANCE_RATIO
 from memtune.evaluate.runner import ModelUnderTest, ProgressFn, Prompt, generate_answers, parse_conditions
 from memtune.evaluate.scoring import score_answer, summarize_by, summarize_scores
 from memtune.recipes import default_recipe
@@ -118,6 +118,7 @@ def evaluate(
     conditions: Sequence[str] | str | None = None,
     rag_k: int = _EVAL["rag_k"],
     rag_min_ratio: float = RELEVANCE_RATIO,
+    rag_min_known: float = KNOWN_WORDS_MIN_SHARE,
     max_new_tokens: int = _EVAL["max_new_tokens"],
     temperature: float = 0.0,
     batch_size: int = 8,
@@ -143,6 +144,8 @@ def evaluate(
     ``db``: a store path/URL or a ``GuidelineStore``; enables the ``+rag`` conditions.
     ``conditions``: any of base, base+rag, adapter, adapter+rag (default: all the inputs allow).
     ``rag_k`` / ``rag_min_ratio``: at most k notes, none scoring below that share of the best.
+    ``rag_min_known``: no notes at all for a question less than this share of whose words occur in
+    the memory (0 = always show the best matches).
     ``system_prompt``: asked under for every condition (default: the one in the adapter's
     memtune.json, i.e. what training used; ``""`` = none). Retrieval conditions append the notes.
     ``out_dir``: where to write report.json / report.md / report.html (``None`` = write nothing).
@@ -157,6 +160,10 @@ def evaluate(
     if not isinstance(rag_min_ratio, (int, float)) or not 0 <= rag_min_ratio <= 1:
         raise InputError(f"rag-min-ratio must be a number in 0..1 (got {rag_min_ratio!r})",
                          hint="0 keeps all rag-k notes; 0.6 (default) drops notes far behind the best")
+    if not isinstance(rag_min_known, (int, float)) or not 0 <= rag_min_known <= 1:
+        raise InputError(f"rag-min-known must be a number in 0..1 (got {rag_min_known!r})",
+                         hint=f"0 always shows the best matches; {KNOWN_WORDS_MIN_SHARE} (default) shows none for a "
+                              "question most of whose words the memory never uses")
     if temperature < 0:
         raise InputError(f"temperature must be >= 0 (got {temperature})")
     if adapter_dir is None and Path(str(getattr(assistant, "source", ""))).is_dir():
@@ -189,7 +196,8 @@ def evaluate(
         notes: dict[str, list[RetrievedNote]] = {}
         if any(c.endswith("+rag") for c in conds):
             for i, p in enumerate(prompts, 1):
-                notes[p.key] = retrieve(store, p.question, p.context, k=rag_k, f=store_filter, min_ratio=rag_min_ratio)
+                notes[p.key] = retrieve(store, p.question, p.context, k=rag_k, f=store_filter, min_ratio=rag_min_ratio,
+                                          min_known=rag_min_known)
                 if progress:
                     progress("retrieve", i, len(prompts))
     finally:
@@ -229,8 +237,8 @@ def evaluate(
 
     report = EvalReport(
         meta=_meta(adapter_dir, lineage, bundle_dir, all_probes, conds, locals_=dict(
-            rag_k=rag_k, rag_min_ratio=rag_min_ratio, max_new_tokens=max_new_tokens, temperature=temperature, batch_size=batch_size,
-            limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system,
+            rag_k=rag_k, rag_min_ratio=rag_min_ratio, rag_min_known=rag_min_known, max_new_tokens=max_new_tokens,
+            temperature=temperature, batch_size=batch_size, limit=limit, seed=seed, n_controls=len(chosen), system_prompt=system,
             load_seconds=round(load_seconds, 2), total_seconds=round(time.perf_counter() - t_start, 2),
             bf16=mut.bf16,
         )),

@@ -37,13 +37,14 @@ class RetrievedNote:
 
 
 def retrieve(store: Any, question: str, context: str = "", *, k: int = 3, f: Any = None,
-             min_ratio: float = RELEVANCE_RATIO) -> list[RetrievedNote]:
+             min_ratio: float = RELEVANCE_RATIO, min_known: float | None = None) -> list[RetrievedNote]:
     """Up to ``k`` best guidelines for a question (``GuidelineStore.search_question``: the question
     first, its context only as a fallback), best first, without those scoring below
-    ``min_ratio`` × the best (0 = always ``k``)."""
+    ``min_ratio`` × the best (0 = always ``k``); none when less than ``min_known`` of the question's
+    words occur in the memory (None: the store's default, 0: never)."""
     from memtune.infer import Retrieval
 
-    hits = Retrieval(store, f, k=max(k, 0), min_ratio=min_ratio).hits(question, context)
+    hits = Retrieval(store, f, k=max(k, 0), min_ratio=min_ratio, min_known=min_known).hits(question, context)
     return [
         RetrievedNote(
             guideline_id=g.id, version=g.version, name=g.name, category=g.category,

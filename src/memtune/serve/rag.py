@@ -29,10 +29,11 @@ class Hit:
 class Retriever(Retrieval):
     """:class:`memtune.infer.Retrieval` for the servers: hits as :class:`Hit` (id, name, score)."""
 
-    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None, min_ratio: float | None = None) -> None:
+    def __init__(self, store: Any, k: int = 3, guideline_filter: Any = None, min_ratio: float | None = None,
+                 min_known: float | None = None) -> None:
         if k < 1:
             raise ValueError("rag k must be at least 1")
-        super().__init__(store, guideline_filter, k=k, min_ratio=min_ratio)
+        super().__init__(store, guideline_filter, k=k, min_ratio=min_ratio, min_known=min_known)
 
     def search(self, query: str) -> list[Hit]:  # type: ignore[override]
         """Notes for a user turn; a trailing "Context: …" line (memtune's question layout) is
