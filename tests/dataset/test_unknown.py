@@ -92,3 +92,28 @@ def test_export_adds_them_only_when_asked(store, tmp_path):
     assert asked and not asked & mentioned
     with pytest.raises(ConfigError):
         ExportConfig(output_path=tmp_path / "x", control_fraction=0.9)
+
+
+def test_control_rag_fraction_sets_how_many_are_asked_with_near_miss_notes_shown(store, tmp_path):
+    """0 keeps every "not in memory" example closed-book; 1 shows each the notes the store's search
+    returns for it (when it returns any), and the answer still admits the gap."""
+    from memtune.dataset.prompts import NOTES_HEADER
+
+    def unknown_rows(name, share):
+        export_guidelines_as_lora(store, ExportConfig(output_path=tmp_path / name, control_fraction=0.1,
+                                                      control_rag_fraction=share))
+        rows = [json.loads(line) for f in ("train.jsonl", "eval.jsonl")
+                for line in (tmp_path / name / f).read_text(encoding="utf-8").splitlines()]
+        return [r for r in rows if r["metadata"]["kind"] == "unknown"]
+
+    none = unknown_rows("none", 0.0)
+    assert none and all(r["metadata"]["rag"] == "none" for r in none)
+    assert not any(NOTES_HEADER in r["messages"][0]["content"] for r in none)
+    every = unknown_rows("every", 1.0)
+    shown = [r for r in every if r["metadata"]["rag"] == "distractors"]
+    assert len(shown) >= len(every) // 2, "the search finds near misses for most of them"
+    assert all(NOTES_HEADER in r["messages"][0]["content"] for r in shown)
+    assert all(classify_control(r["messages"][-1]["content"], r["messages"][-2]["content"]).label == "admits"
+               for r in shown)
+    with pytest.raises(ConfigError, match="control rag fraction"):
+        ExportConfig(output_path=tmp_path / "x", control_rag_fraction=1.5)

@@ -127,7 +127,8 @@ class _Distractors:
     def __init__(self, store: Any, config: ExportConfig, total: int) -> None:
         self.store = store
         self.filter = config.filter
-        self.enabled = config.rag_fraction > 0 or config.rag_copies > 0 or bool(config.fact_rag_copies)
+        self.enabled = config.rag_fraction > 0 or config.rag_copies > 0 or bool(config.fact_rag_copies) \
+            or config.control_rag_fraction > 0
         self.use_search = self.enabled and total <= SEARCH_DISTRACTORS_MAX
         self.pool: deque[dict[str, Any]] = deque(maxlen=RECENT_NOTES)
 
@@ -335,7 +336,7 @@ class _BundleWriter:
         lines = []
         for uq in unknown_questions(n, seed=cfg.seed, excluded=self.mentioned):
             system, rag, note_ids = DEFAULT_SYSTEM_PROMPT, "none", []
-            if cfg.rag_fraction > 0 and rng.random() < cfg.rag_fraction:
+            if cfg.control_rag_fraction > 0 and rng.random() < cfg.control_rag_fraction:
                 shown = distractor_notes(distractors.for_question(uq.question), rng)
                 if shown:
                     notes = [{"name": _get(x, "name"), "category": _get(x, "category"),

@@ -39,6 +39,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "named_answers": ("MEMTUNE_EXPORT_NAMED_ANSWERS",),
     "rag_gold_first": ("MEMTUNE_EXPORT_RAG_GOLD_FIRST",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
+    "control_rag_fraction": ("MEMTUNE_EXPORT_CONTROL_RAG_FRACTION",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
     "lora_rank": ("MEMTUNE_LORA_RANK", "AGENT_MEMORY_LORA_RANK"),
@@ -122,6 +123,10 @@ class ExportConfig:
     control_fraction: float = _R["control_fraction"]
     """Fraction of examples about topics the memory does not cover, answered "not in the project
     memory" (teaches the adapter to admit a gap instead of inventing); 0 = none, up to 0.3."""
+    control_rag_fraction: float = _R["control_rag_fraction"]
+    """Share of those "not in the memory" examples asked with the notes the store's search returns
+    for them in the prompt (near misses that do not answer), so the adapter learns to say so
+    with notes shown too instead of copying one; 0 = always closed-book."""
     lora_rank: int | None = None
     """Override the size preset's rank."""
     lora_alpha: int | None = None
@@ -168,6 +173,8 @@ class ExportConfig:
             out.append(f"rag gold first {self.rag_gold_first!r} must be a number in 0..1")
         if not _is_number(self.control_fraction) or not 0 <= self.control_fraction <= 0.3:
             out.append(f"control fraction {self.control_fraction!r} must be a number in 0..0.3")
+        if not _is_number(self.control_rag_fraction) or not 0 <= self.control_rag_fraction <= 1:
+            out.append(f"control rag fraction {self.control_rag_fraction!r} must be a number in 0..1")
         if not _is_int(self.seed):
             out.append(f"seed {self.seed!r} must be a whole number")
         for label, value in (("include negative", self.include_negative), ("generate script", self.generate_script),
@@ -264,6 +271,7 @@ def _is_number(v: Any) -> bool:
 
 _INT_FIELDS = {"examples_per_guideline", "min_topic_questions", "seed", "lora_rank", "int"}
 _FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction",
+                 "control_rag_fraction",
                  "rag_gold_first", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force", "named_answers"}
 
