@@ -17,8 +17,7 @@ from pathlib import Path
 
 from memtune.models import load_base_model, model_hash, resolve_base_model
 from memtune.train.config import TrainConfig
-from memtune.train.loop import _cache_key
-from memtune.train.replay import CHUNK, _cache_file, _read_chunk, self_replay_examples, shipped_file_name
+from memtune.train.replay import CHUNK, cache_file, model_cache_key, read_chunk, self_replay_examples, shipped_file_name
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "memtune" / "data" / "replay"
 
@@ -29,10 +28,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=TrainConfig().seed, help="training seed they are for (default: TrainConfig's)")
     args = ap.parse_args()
     resolved = resolve_base_model(None)
-    key = _cache_key(resolved.name, model_hash(resolved.path))
+    key = model_cache_key(resolved.name, model_hash(resolved.path))
     model, tok = load_base_model(None)
     self_replay_examples(model, tok, args.chunks * CHUNK, model_key=key, seed=args.seed, info=print)
-    chunks = [_read_chunk(_cache_file(key, c, args.seed)) for c in range(args.chunks)]
+    chunks = [read_chunk(cache_file(key, c, args.seed)) for c in range(args.chunks)]
     assert all(chunks), "a chunk is missing from the cache after generation"
     DATA.mkdir(parents=True, exist_ok=True)
     out = DATA / shipped_file_name(key, args.seed)

@@ -191,13 +191,10 @@ class Retrieval:
         question, sep, context = user_turn.rpartition(CONTEXT_MARKER)
         return self.hits(question, context) if sep else self.hits(user_turn)
 
-    def notes(self, question: str, context: str = "") -> list[Any]:
-        return [g for g, _ in self.hits(question, context)]
-
     def system_prompt(self, question: str, context: str, base: str | None) -> str:
         from memtune.dataset.prompts import DEFAULT_SYSTEM_PROMPT, system_with_notes
 
-        return system_with_notes(self.notes(question, context), base=base or DEFAULT_SYSTEM_PROMPT)
+        return system_with_notes([g for g, _ in self.hits(question, context)], base=base or DEFAULT_SYSTEM_PROMPT)
 
 
 def adapter_store(adapter_dir: str | os.PathLike[str]) -> tuple[str | None, dict[str, Any] | None]:
@@ -215,20 +212,22 @@ def adapter_store(adapter_dir: str | os.PathLike[str]) -> tuple[str | None, dict
 
 
 def resolve_retrieval(adapter_dir: str | os.PathLike[str], *, rag: bool | None,
-                      db: str | None = None) -> tuple[str | None, Any, str]:
+                      db: str | None = None, db_first: bool = True) -> tuple[str | None, Any, str]:
     """Which store answers retrieve from: ``(url or None, GuidelineFilter or None, why)``.
 
     ``rag`` False: none. Otherwise ``db`` when given, else the adapter's own store (lineage),
-    scoped as its bundle was. ``rag`` True with no store known is an error; None then answers
-    closed-book and ``why`` says how to turn retrieval on.
+    scoped as its bundle was; with ``db_first`` False the adapter's own store comes first and
+    ``db`` is the fallback (the MCP server, whose ``--db`` is its tools' store, possibly of many
+    projects). ``rag`` True with no store known is an error; None then answers closed-book and
+    ``why`` says how to turn retrieval on.
     """
     from memtune.errors import ConfigError
 
     if rag is False:
         return None, None, "closed-book (retrieval turned off)"
-    if db:
+    url, flt = (None, None) if db and db_first else adapter_store(adapter_dir)
+    if db and url is None:
         return db, None, f"retrieval from {_shown(db)}"
-    url, flt = adapter_store(adapter_dir)
     if url is not None:
         return url, lineage_filter(flt), f"retrieval from the adapter's store {_shown(url)}"
     if rag:

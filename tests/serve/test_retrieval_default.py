@@ -42,8 +42,11 @@ def test_resolve_retrieval_follows_the_lineage_unless_told_otherwise(adapter_wit
     assert flt == GuidelineFilter(scope_type="project", scope_id="shop")
     assert resolve_retrieval(adapter, rag=False)[0] is None
     assert resolve_retrieval(adapter, rag=None, db="other.db")[:2] == ("other.db", None)
+    # the MCP server's --db is its tools' store: the adapter's own store comes first there
+    assert resolve_retrieval(adapter, rag=None, db="other.db", db_first=False)[0] == f"sqlite:///{db}"
     db.unlink()  # the store is gone: closed-book by default, an error when retrieval is required
     assert adapter_store(adapter) == (None, None)
+    assert resolve_retrieval(adapter, rag=True, db="other.db", db_first=False)[:2] == ("other.db", None)
     url, _, why = resolve_retrieval(adapter, rag=None)
     assert url is None and "pass --db" in why
     with pytest.raises(ConfigError, match="names no store"):

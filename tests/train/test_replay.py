@@ -36,7 +36,7 @@ def test_self_replay_generates_once_then_reads_the_cache(tiny_lm, tiny_tokenizer
     for ex in first:
         assert ex.labels == ex.input_ids  # loss on every token
         assert len(ex.input_ids) > 3  # the seed words plus generated ones
-    cached = replay._cache_file("tiny-abc", 0, 3)
+    cached = replay.cache_file("tiny-abc", 0, 3)
     assert cached.is_file() and len(json.loads(cached.read_text())) == replay.CHUNK
     again = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 5, model_key="tiny-abc", seed=3)
     assert calls == [0] and [e.input_ids for e in again] == [e.input_ids for e in first]
@@ -52,7 +52,7 @@ def test_self_replay_generates_once_then_reads_the_cache(tiny_lm, tiny_tokenizer
 def test_damaged_cache_is_rewritten(tiny_lm, tiny_tokenizer):
     import memtune.train.replay as replay
 
-    f = replay._cache_file("tiny-x", 0, 0)
+    f = replay.cache_file("tiny-x", 0, 0)
     f.parent.mkdir(parents=True, exist_ok=True)
     f.write_text("{not json")
     out = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 2, model_key="tiny-x", seed=0)
@@ -132,7 +132,7 @@ def test_shipped_samples_are_used_before_generating(tiny_lm, tiny_tokenizer, mon
     monkeypatch.setattr(replay, "_generate", lambda *a, **k: calls.append(k["chunk"]) or real(*a, **k))
     got = replay.self_replay_examples(tiny_lm, tiny_tokenizer, replay.CHUNK + 1, model_key="shipped-m", seed=5)
     assert calls == [] and [e.input_ids for e in got] == [[7, 8, 9]] * replay.CHUNK + [[7, 8, 10]]
-    assert json.loads(replay._cache_file("shipped-m", 1, 5).read_text()) == shipped[1]
+    assert json.loads(replay.cache_file("shipped-m", 1, 5).read_text()) == shipped[1]
     more = replay.self_replay_examples(tiny_lm, tiny_tokenizer, 3 * replay.CHUNK, model_key="shipped-m", seed=5)
     assert calls == [2] and len(more) == 3 * replay.CHUNK  # only what was not shipped is written
 

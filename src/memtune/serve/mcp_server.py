@@ -237,19 +237,21 @@ class _Tools:
         """ask's notes: the adapter's own store (its lineage), else the server's --db; None: closed-book."""
         with self._load_lock:
             if not self._retriever_ready:
-                from memtune.infer import adapter_store, lineage_filter
+                from memtune.errors import ConfigError
+                from memtune.infer import resolve_retrieval
                 from memtune.recipes import default_recipe
                 from memtune.serve.rag import Retriever
                 from memtune.store import GuidelineStore
 
                 assert self.s.adapter is not None
-                url, flt = adapter_store(self.s.adapter) if self.s.rag is not False else (None, None)
-                store = GuidelineStore(url) if url else self.store() if self.s.rag is not False and self.s.db else None
-                if store is None and self.s.rag:
+                try:
+                    url, flt, _ = resolve_retrieval(self.s.adapter, rag=self.s.rag, db=self.s.db, db_first=False)
+                except ConfigError:
                     raise tool_error("retrieval is on, but no store is known for the adapter",
-                                      "start the server with --db, the store the adapter's guidelines came from")
+                                     "start the server with --db, the store the adapter's guidelines came from") from None
+                store = None if url is None else self.store() if url == self.s.db else GuidelineStore(url)
                 self._retriever = None if store is None else Retriever(
-                    store, default_recipe().eval["rag_k"], guideline_filter=lineage_filter(flt) if url else None)
+                    store, default_recipe().eval["rag_k"], guideline_filter=flt)
                 self._retriever_ready = True
             return self._retriever
 

@@ -106,12 +106,6 @@ def export_from_store(cfg: TrainConfig, dest: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- the loop
-def _cache_key(name: str, digest: str) -> str:
-    """A file-name-safe cache key for a base model: its name and fingerprint."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
-    return f"{safe}-{digest.split(':')[-1][:16]}"
-
-
 def train(config: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Train an adapter (or a full fine-tune) from ``config.bundle`` into ``config.out``."""
     from memtune.train.models import pick_device
@@ -227,10 +221,10 @@ def setup(cfg: TrainConfig, *, progress: bool) -> Session:  # noqa: PLR0915 - on
     n_replay = round(cfg.replay_fraction * len(train_set.examples))
     n_memory = len(train_set.examples)
     if n_replay:  # written by the base model, before the adapter exists
-        from memtune.train.replay import self_replay_examples
+        from memtune.train.replay import model_cache_key, self_replay_examples
 
         train_set.examples.extend(self_replay_examples(
-            model, tok, n_replay, model_key=_cache_key(resolved.name, model_hash(resolved.path)),
+            model, tok, n_replay, model_key=model_cache_key(resolved.name, model_hash(resolved.path)),
             seed=cfg.seed, info=(lambda m: print(m, file=sys.stderr, flush=True)) if progress and main else None))
     model = recipe.prepare_model(model, cfg, hyper)
     gc.collect()

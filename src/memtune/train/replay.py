@@ -52,7 +52,14 @@ CHUNK = 32
 first chunks, so changing the replay share only generates what is missing."""
 
 
-def _cache_file(model_key: str, chunk: int, seed: int) -> Path:
+def model_cache_key(name: str, digest: str) -> str:
+    """A file-name-safe cache key for a base model: its name and fingerprint."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[-60:]
+    return f"{safe}-{digest.split(':')[-1][:16]}"
+
+
+def cache_file(model_key: str, chunk: int, seed: int) -> Path:
+    """Where one chunk of a model's self-replay samples is cached."""
     return replay_cache_dir() / f"{model_key}-c{chunk}x{CHUNK}-t{SAMPLE_TOKENS}-s{seed}.json"
 
 
@@ -91,19 +98,19 @@ def self_replay_examples(model: Any, tokenizer: Any, count: int, *, model_key: s
     with FileLock(str(replay_cache_dir() / f"{model_key}-s{seed}.lock"), timeout=30 * 60):
         shipped = _shipped_chunks(model_key, seed)
         for c, rows_c in enumerate(shipped[:chunks]):  # the shipped samples seed the cache
-            f = _cache_file(model_key, c, seed)
-            if _valid(rows_c) and _read_chunk(f) is None:
+            f = cache_file(model_key, c, seed)
+            if _valid(rows_c) and read_chunk(f) is None:
                 tmp = f.with_suffix(".tmp")
                 tmp.write_text(json.dumps(rows_c), encoding="utf-8")
                 tmp.replace(f)
-        missing = [c for c in range(chunks) if _read_chunk(_cache_file(model_key, c, seed)) is None]
+        missing = [c for c in range(chunks) if read_chunk(cache_file(model_key, c, seed)) is None]
         if missing and info is not None:
             info(f"writing {len(missing) * CHUNK} self-replay samples with the base model (once per model; "
                  f"cached in {replay_cache_dir()})")
         started, written = time.perf_counter(), 0
         for c in range(chunks):
-            f = _cache_file(model_key, c, seed)
-            chunk = _read_chunk(f) if c not in missing else None
+            f = cache_file(model_key, c, seed)
+            chunk = read_chunk(f) if c not in missing else None
             if chunk is None:
                 chunk = _generate(model, tokenizer, CHUNK, seed=seed, chunk=c, batch_size=batch_size)
                 tmp = f.with_suffix(".tmp")
@@ -128,7 +135,7 @@ def _duration(seconds: float) -> str:
     return f"{m} min {s} s" if m else f"{s} s"
 
 
-def _read_chunk(f: Path) -> list[list[int]] | None:
+def read_chunk(f: Path) -> list[list[int]] | None:
     """A cached chunk, or None when absent or damaged (then it is written again)."""
     try:
         rows = json.loads(f.read_text(encoding="utf-8"))
