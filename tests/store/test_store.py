@@ -222,6 +222,9 @@ def test_search_question_shows_nothing_for_a_question_mostly_about_what_the_memo
     # a real question keeps its note, stemmed words counting as known ("wiping" -> wipe)
     assert s.known_share("How do I go about wiping the dev database?") == 1.0
     assert [g.name for g, _ in s.search_question("How do I go about wiping the dev database?")][0] == "Reset the database"
+    # words of asking and remembering say nothing about the topic and do not count against it
+    assert s.known_share("Can you remind me what we decided about the database reset?") == 1.0
+    assert s.search_question("I forgot our approach to the database reset. What was it?")
     # the share is taken over the notes the filter allows
     assert s.known_share("wipe database", GuidelineFilter(category="architecture")) == 0.0
     assert s.search_question("wipe database", f=GuidelineFilter(category="architecture")) == []
