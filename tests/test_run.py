@@ -108,6 +108,36 @@ def test_run_all_stages_then_skip_then_rerun_after_edit(tmp_path, tiny_model):
     assert _status(forced) == {"ingest": "ran", "export": "ran", "train": "ran"}
 
 
+def test_a_rerun_keeps_the_adapter_when_only_the_export_settings_moved_and_loses_nothing_when_training_fails(
+        tmp_path, tiny_model, monkeypatch):
+    """Export settings that leave the training data as it was (here: no train.py in the bundle) rerun the
+    export but not the 15-60 minutes of training; a training run that fails or is interrupted puts the
+    previous adapter back."""
+    repo = _memory(tmp_path)
+    first = run(_cfg(repo, tmp_path, tiny_model, skip_eval=True), progress=False)
+    assert _status(first)["train"] == "ran"
+    adapter = tmp_path / "work" / "adapter"
+    created = json.loads((adapter / "memtune.json").read_text())["created_at"]
+    cfg = _cfg(repo, tmp_path, tiny_model, skip_eval=True)
+    cfg.export = {**cfg.export, "generate_script": False}
+    same_data = run(cfg, progress=False)
+    assert _status(same_data) == {"ingest": "ran", "export": "ran", "train": "skipped"}
+
+    import memtune.train
+
+    def interrupted(tcfg, progress=True):
+        Path(tcfg.out).mkdir(parents=True, exist_ok=True)
+        (Path(tcfg.out) / "checkpoint-partial").write_text("half done")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(memtune.train, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(_cfg(repo, tmp_path, tiny_model, skip_eval=True, force=True), progress=False)
+    assert json.loads((adapter / "memtune.json").read_text())["created_at"] == created
+    assert not (adapter / "checkpoint-partial").exists()
+    assert not adapter.with_name("adapter.previous").exists()
+
+
 def test_run_missing_path_is_clear(tmp_path):
     r = CliRunner().invoke(app, ["run", str(tmp_path / "nope"), "--db", str(tmp_path / "s.db")])
     assert r.exit_code == 2 and "path not found" in r.output

@@ -159,8 +159,7 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
         stages.append(
             StageResult("export", "ran", str(bundle), f"{s.get('guidelines_matched')} guidelines → {s.get('examples_train')} train / {s.get('examples_eval')} eval examples, {s.get('probes')} probes")
         )
-        stamp["export"] = export_key
-        stamp.pop("train", None)
+        stamp["export"] = export_key  # training reruns only if the bundle's fingerprint moved (train_key)
         _save_stamp(work, stamp)
     say(f"export   {stages[-1].status}: {stages[-1].detail} → {bundle}")
 
@@ -180,12 +179,17 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
 
         from memtune.doctor import describe_estimate, training_estimate
 
-        if adapter.exists():
-            shutil.rmtree(adapter)
+        previous = _set_aside(adapter)
         epochs = tcfg.epochs if tcfg.max_steps is None else min(tcfg.epochs, 1)
         est = training_estimate(bundle, epochs=epochs, replay_fraction=tcfg.replay_fraction)
         say("train    expected: " + describe_estimate(est) + _budget_note(recipe_for(config.model).budget, est))
-        tres = train(tcfg, progress=progress)
+        try:
+            tres = train(tcfg, progress=progress)
+        except BaseException:
+            _restore(previous, adapter)
+            raise
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
         m = tres.metrics
         recall = m.get("best_probe_recall", m.get("probe_recall"))
         detail = f"{tres.steps} steps, {tres.epochs_run} epochs"
@@ -221,6 +225,29 @@ def run(config: RunConfig, *, say: Callable[[str], None] = lambda _m: None, prog
     result.targets = report.target_checks()
     say(f"eval     {stages[-1].status} → {report_dir / 'report.html'}")
     return result
+
+
+def _set_aside(adapter: Path) -> Path | None:
+    """Move a finished adapter to ``adapter.previous`` while its successor trains, so a failed or
+    interrupted run loses nothing; an unfinished one (no memtune.json, a run killed mid-way) is
+    cleared instead, keeping any ``adapter.previous`` an earlier killed run left."""
+    previous = adapter.with_name(adapter.name + ".previous")
+    if not adapter.exists():
+        return previous if (previous / "memtune.json").is_file() else None
+    if (adapter / "memtune.json").is_file():
+        shutil.rmtree(previous, ignore_errors=True)
+        adapter.rename(previous)
+    else:
+        shutil.rmtree(adapter)
+    return previous if (previous / "memtune.json").is_file() else None
+
+
+def _restore(previous: Path | None, adapter: Path) -> None:
+    """Put the set-aside adapter back when its successor did not finish."""
+    if previous is None or (adapter / "memtune.json").is_file():
+        return
+    shutil.rmtree(adapter, ignore_errors=True)
+    previous.rename(adapter)
 
 
 def default_work_dir(paths: Sequence[str | os.PathLike[str]], scope_id: str | None = None) -> Path:
