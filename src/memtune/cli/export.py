@@ -63,6 +63,8 @@ def export_cmd(
     = None,
     control_rag_fraction: Annotated[float | None, hidden_option("--control-rag-fraction",
                                                           help="Recipe key control_rag_fraction.")] = None,
+    near_miss_share: Annotated[float | None, hidden_option("--near-miss-share", help="Recipe key near_miss_share.")]
+    = None,
     scope: Annotated[str | None, typer.Option("--scope", help="Scope type: global, org, project or session.")] = None,
     scope_id: Annotated[str | None, typer.Option("--scope-id", help="Scope id (e.g. the project name).")] = None,
     category: Annotated[list[str] | None, typer.Option("--category", "-c", help="Category (repeatable).")] = None,
@@ -105,7 +107,7 @@ def export_cmd(
             seed=seed, force=force or None, rag_fraction=rag_fraction, rag_copies=rag_copies,
             fact_rag_copies=fact_rag_copies, fact_share=fact_share, min_topic_questions=min_topic_questions,
             named_answers=named_answers, rag_gold_first=rag_gold_first, control_fraction=control_fraction,
-            control_rag_fraction=control_rag_fraction, paraphrase_url=paraphrase_url, paraphrase_model=paraphrase_model,
+            control_rag_fraction=control_rag_fraction, near_miss_share=near_miss_share, paraphrase_url=paraphrase_url, paraphrase_model=paraphrase_model,
         )
         layered = {**export_overrides(config, set_ or []), **{k: v for k, v in flags.items() if v is not None}}
         config_ = ExportConfig.from_sources(**layered)

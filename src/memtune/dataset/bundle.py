@@ -34,7 +34,9 @@ from memtune.dataset.render import RECENT_NOTES, Note, Rendered, RenderSettings,
 from memtune.dataset.scrub import ScrubbedStore, removal_warning
 from memtune.dataset.split import Splitter
 from memtune.dataset.topics import clean_name
-from memtune.dataset.unknown import distractor_notes, unknown_count, unknown_questions
+from memtune.dataset.near_miss import NEAR_MISS_RAG_SHARE, near_miss_questions
+from memtune.dataset.unknown import UnknownQuestion, UnknownTopic, distractor_notes, note_text, unknown_count, \
+    unknown_questions
 from memtune.errors import ConfigError, MemtuneError
 
 SEARCH_DISTRACTORS_MAX = 1000  # up to this many guidelines, distractors come from full-text search
@@ -181,7 +183,7 @@ class _BundleWriter:
         self.files: dict[str, str] = {}
         self.warnings: list[str] = []
         self.c = {k: 0 for k in ("guidelines", "train", "eval", "negatives", "rag", "probes", "held_out",
-                                 "thin", "redacted", "no_keywords", "short", "dropped_overlap", "unknown")}
+                                 "thin", "redacted", "no_keywords", "short", "dropped_overlap", "unknown", "near_miss")}
         self.mentioned: set[int] = set()  # unknown topics some note mentions
         self.thin_names: list[str] = []
         self.short_names: list[str] = []
@@ -334,15 +336,21 @@ class _BundleWriter:
         contexts = context_options("general", [], None)
         guard = cfg.split_by == "guideline"
         lines = []
-        for uq in unknown_questions(n, seed=cfg.seed, excluded=self.mentioned):
+        near = self._near_misses(round(n * cfg.near_miss_share)) if cfg.near_miss_share > 0 else []
+        asked = [(uq, False) for uq in near] + [
+            (uq, True) for uq in unknown_questions(n - len(near), seed=cfg.seed, excluded=self.mentioned)]
+        for uq, generic in asked:
             system, rag, note_ids = DEFAULT_SYSTEM_PROMPT, "none", []
-            if cfg.control_rag_fraction > 0 and rng.random() < cfg.control_rag_fraction:
+            shown: list[Any] = []
+            if not generic and rng.random() < NEAR_MISS_RAG_SHARE:
+                shown = [g for g, _ in self.store.search_question(uq.question, f=cfg.filter)]
+            elif generic and cfg.control_rag_fraction > 0 and rng.random() < cfg.control_rag_fraction:
                 shown = distractor_notes(distractors.for_question(uq.question), rng)
-                if shown:
-                    notes = [{"name": _get(x, "name"), "category": _get(x, "category"),
-                              "content": _get(x, "content")} for x in shown]
-                    system, rag = system_with_notes(notes), "distractors"
-                    note_ids = [int(_get(x, "id")) for x in shown]
+            if shown:
+                notes = [{"name": _get(x, "name"), "category": _get(x, "category"),
+                          "content": _get(x, "content")} for x in shown]
+                system, rag = system_with_notes(notes), "distractors"
+                note_ids = [int(_get(x, "id")) for x in shown]
             context = rng.choice(contexts) if rng.random() < CONTEXT_SHARE else None
             ex = Example(guideline_id=None, guideline_version=None, name=uq.topic.np, category="unknown",
                          priority=0, tags=[], system=system, question=uq.question, context=context,
@@ -355,7 +363,17 @@ class _BundleWriter:
             lines.append((side, record, meta, key))
             self.c["rag"] += rag != "none"
         self.c["unknown"] = len(lines)
+        self.c["near_miss"] = len(near)
         self._write_lines(lines, h, eval_keys)
+
+    def _near_misses(self, n: int) -> list[UnknownQuestion]:
+        """``n`` near-miss questions about the names the (scrubbed) notes use, as unknown questions."""
+        texts, bodies = [], []
+        for g in self.store.iter_guidelines(self.config.filter):
+            texts.append(note_text(g))
+            bodies.append("\n".join(x for x in (g.content, g.rationale) if x))
+        return [UnknownQuestion(UnknownTopic(q.thing, None, ()), q.question, q.answer, q.form)
+                for q in near_miss_questions(texts, n, seed=self.config.seed, bodies=bodies)]
 
     def _filter_train(self, eval_keys: set[str]) -> Any:
         """Guideline split: drop training prompts identical to a held-out one (rare, but never allowed).
@@ -434,6 +452,8 @@ class _BundleWriter:
             "seconds": round(time.time() - started, 2),
             "workers": self.parallel_workers,
         }
+        if cfg.near_miss_share > 0:
+            stats["near_miss_examples"] = c["near_miss"]
         if paraphraser:
             stats["paraphrase"] = paraphraser.summary()
         self._write_metadata(stats, lora_summary, info)

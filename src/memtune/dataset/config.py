@@ -40,6 +40,7 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "rag_gold_first": ("MEMTUNE_EXPORT_RAG_GOLD_FIRST",),
     "control_fraction": ("MEMTUNE_EXPORT_CONTROL_FRACTION",),
     "control_rag_fraction": ("MEMTUNE_EXPORT_CONTROL_RAG_FRACTION",),
+    "near_miss_share": ("MEMTUNE_EXPORT_NEAR_MISS_SHARE",),
     "paraphrase_url": ("MEMTUNE_EXPORT_PARAPHRASE_URL", "MEMTUNE_PARAPHRASE_URL"),
     "paraphrase_model": ("MEMTUNE_EXPORT_PARAPHRASE_MODEL", "MEMTUNE_PARAPHRASE_MODEL"),
     "lora_rank": ("MEMTUNE_LORA_RANK", "AGENT_MEMORY_LORA_RANK"),
@@ -127,6 +128,10 @@ class ExportConfig:
     """Share of those "not in the memory" examples asked with the notes the store's search returns
     for them in the prompt (near misses that do not answer), so the adapter learns to say so
     with notes shown too instead of copying one; 0 = always closed-book."""
+    near_miss_share: float = _R["near_miss_share"]
+    """Share of those "not in the memory" examples that ask about a thing the memory names for a
+    detail it never gives ("Which Go version do we need?" when no note gives one), mostly with the
+    notes retrieval shows for them (:mod:`memtune.dataset.near_miss`); 0 = generic topics only."""
     lora_rank: int | None = None
     """Override the size preset's rank."""
     lora_alpha: int | None = None
@@ -175,6 +180,8 @@ class ExportConfig:
             out.append(f"control fraction {self.control_fraction!r} must be a number in 0..0.3")
         if not _is_number(self.control_rag_fraction) or not 0 <= self.control_rag_fraction <= 1:
             out.append(f"control rag fraction {self.control_rag_fraction!r} must be a number in 0..1")
+        if not _is_number(self.near_miss_share) or not 0 <= self.near_miss_share <= 1:
+            out.append(f"near miss share {self.near_miss_share!r} must be a number in 0..1")
         if not _is_int(self.seed):
             out.append(f"seed {self.seed!r} must be a whole number")
         for label, value in (("include negative", self.include_negative), ("generate script", self.generate_script),
@@ -271,7 +278,7 @@ def _is_number(v: Any) -> bool:
 
 _INT_FIELDS = {"examples_per_guideline", "min_topic_questions", "seed", "lora_rank", "int"}
 _FLOAT_FIELDS = {"split_ratio", "rag_fraction", "rag_copies", "fact_rag_copies", "fact_share", "control_fraction",
-                 "control_rag_fraction",
+                 "control_rag_fraction", "near_miss_share",
                  "rag_gold_first", "lora_alpha", "lora_dropout"}
 _BOOL_FIELDS = {"include_negative", "generate_script", "include_metadata", "force", "named_answers"}
 

@@ -59,6 +59,9 @@ class ScrubbedStore:
     def search(self, *args: Any, **kwargs: Any) -> list[tuple[Any, float]]:
         return [(self.scrub(g), s) for g, s in self._store.search(*args, **kwargs)]
 
+    def search_question(self, *args: Any, **kwargs: Any) -> list[tuple[Any, float]]:
+        return [(self.scrub(g), s) for g, s in self._store.search_question(*args, **kwargs)]
+
     def get(self, *args: Any, **kwargs: Any) -> Any:
         return self.scrub(self._store.get(*args, **kwargs))
 
