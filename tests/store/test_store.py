@@ -245,6 +245,20 @@ def test_search_respects_filter_and_updates(any_store):
     assert s.search("memcached") == []
 
 
+def test_search_limit_counts_only_notes_the_filter_keeps(any_store):
+    """The filter runs inside the query: better-scoring notes it excludes take none of the ``limit``
+    places, and the known-words share ignores them too."""
+    s = any_store
+    for i in range(5):
+        s.add(gi(f"Queue {i}", "Kafka kafka kafka queue consumer lag", category="architecture"))
+    s.add(gi("Lag alert", "Consumer lag pages the on-call engineer", category="workflow"))
+    hits = s.search("kafka consumer lag", GuidelineFilter(category="workflow"), limit=1)
+    assert [g.name for g, _ in hits] == ["Lag alert"]
+    assert len(s.search("kafka consumer lag", limit=2)) == 2
+    assert s.known_share("kafka consumer lag", GuidelineFilter(category="workflow")) == pytest.approx(2 / 3)
+    assert s.known_share("kafka consumer lag") == 1.0
+
+
 def test_unicode_content(any_store):
     g = any_store.add(gi("Deutsch", "Immer `make test` ausführen, bevor du pushst. 提交前运行测试。"))
     assert "ausführen" in any_store.get(g.id).content
