@@ -63,7 +63,9 @@ DETAIL_KINDS: tuple[DetailKind, ...] = (
                re.compile(r"credential|token|secret|password|passwd|api[ _-]?keys?|\bkeys?\b|\bauth", re.I),
                services_only=True),
     DetailKind("timeout", ("What's the default timeout for {e}?", "How long does {e} wait before it gives up!"),
-               "its timeout", re.compile(r"timeout|time out|timed out|\bwait|" + _NUMBER_WITH_UNIT, re.I),
+               "its timeout",
+               re.compile(r"timeout|time out|timed out|\bwait|retr(?:y|ies)|attempts|gives? up|" + _NUMBER_WITH_UNIT,
+                          re.I),
                services_only=True),
     DetailKind("release", ("How do I publish a new release of {e}?", "What are the steps to ship a new version of {e}?"),
                "how it is released", re.compile(r"releas|publish|deploy|\bship|version", re.I), services_only=True),
@@ -74,8 +76,8 @@ ANSWERS = (
     "project's docs or ask the team.",
     "I don't know: the notes talk about {e}, but they do not say {missing}. The project's documentation or a "
     "maintainer would know.",
-    "Nothing in the project memory says {missing} for {e}. I'd rather not make one up; please ask the people "
-    "who work on it.",
+    "The notes about {e} do not mention {missing}, so I can't tell you. Please ask the people who work on it "
+    "or look in the project's docs.",
 )
 
 # Proper names written mid-sentence or in a list ("... built with Go and Node.js", "(Go, Node, Python)"):
