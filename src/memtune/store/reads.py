@@ -24,6 +24,8 @@ RELEVANCE_RATIO = 0.6
 of the best hit: on the example memory the right note was kept for 146 of 147 held-out
 questions while the notes shown fell from 3 to 1.6 on average, so fewer distractors reach
 the model (docs/experiments.md)."""
+FIELD_WEIGHTS = (4.0, 1.0, 2.0, 1.0)
+"""SQLite bm25 weights of a note's name, category, tags and body in the search."""
 QUESTION_STOP_WORDS = frozenset(
     "a an the of to in on for and or is are was be do does did i my me we our you your it its this that what "
     "which who how when where why can should would could will with from at by as about into if then than there "
@@ -56,7 +58,8 @@ def _fts_hits(match: str, *, scored: bool = False) -> sa.CTE:
     filter keeps (60x slower on a 20k-note store)."""
     cols: list[Any] = [_FTS.c.rowid.label("id")]
     if scored:
-        cols.append(sa.literal_column("-bm25(guideline_fts, 4.0, 1.0, 2.0, 1.0)").label("score"))
+        weights = ", ".join(str(float(w)) for w in FIELD_WEIGHTS)
+        cols.append(sa.literal_column(f"-bm25(guideline_fts, {weights})").label("score"))
     return (sa.select(*cols).select_from(_FTS).where(sa.text("guideline_fts MATCH :m").bindparams(m=match))
             .cte("hits").prefix_with("MATERIALIZED"))
 
