@@ -100,7 +100,7 @@ def scripted(monkeypatch):
 
 def test_scores_conditions_controls_and_leaks(tiny_env, tmp_path, scripted):
     out = tmp_path / "r"
-    r = evaluate(tiny_env["adapter"], db=tiny_env["db"], out_dir=out, n_controls=4, rag_k=1, batch_size=3,
+    r = evaluate(tiny_env["adapter"], db=tiny_env["db"], out_dir=out, n_controls=4, rag_k=2, batch_size=3,
                  forgetting=False, bf16=False)
     assert r.recall("adapter") == 1.0 and r.summaries["adapter"].overall.full_rate == 1.0
     assert r.recall("base") == 0.0
