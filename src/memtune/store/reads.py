@@ -68,6 +68,11 @@ def _fts_hits(match: str, *, scored: bool = False) -> sa.CTE:
             .cte("hits").prefix_with("MATERIALIZED"))
 
 
+def _ts_term(word: str) -> str:
+    """A search word as a PostgreSQL tsquery term (its word characters only)."""
+    return re.sub(r"[^\w]", "", word)
+
+
 def _ts_vector() -> sa.ColumnElement[Any]:
     """PostgreSQL's text vector of a guideline, written as the GIN index is (so the index is used)."""
     return sa.func.to_tsvector(_ENGLISH, _G.c.search_text)
@@ -228,21 +233,8 @@ class GuidelineReader:
         words = _query_words(text)
         if not words:
             return []
-        where = self._filtered(f).whereclause
         with self._conn() as c:
-            # The filter runs inside the query, as a join from the hits to their rows (not as a set of
-            # ids read into Python): on a large store most notes match some word of a question, and
-            # only ``limit`` of them are wanted.
-            if self.dialect == "sqlite":
-                match = " OR ".join('"' + w.replace('"', "") + '"' for w in words)
-                hits = _fts_hits(match, scored=True)
-                q = sa.select(hits.c.id, hits.c.score).join_from(hits, _G, _G.c.id == hits.c.id)
-            else:
-                tsq = " | ".join(re.sub(r"[^\w]", "", w) for w in words if re.sub(r"[^\w]", "", w))
-                vector, query = _ts_vector(), sa.func.to_tsquery(_ENGLISH, sa.bindparam("q", tsq))
-                q = sa.select(_G.c.id, sa.func.ts_rank(vector, query).label("score")).where(vector.bool_op("@@")(query))
-            if where is not None:
-                q = q.where(where)
+            q = self._matching(words, f, scored=True)
             ranked = [(r[0], float(r[1])) for r in c.execute(q.order_by(sa.desc("score"), _G.c.id).limit(limit))]
             if ranked and min_ratio and ranked[0][1] > 0:
                 ranked = [(gid, s) for gid, s in ranked if s >= min_ratio * ranked[0][1]]
@@ -283,26 +275,33 @@ class GuidelineReader:
         words = [w for w in words if w not in ASKING_WORDS] or words
         if not words:
             return 0.0
-        where = self._filtered(f).whereclause
         known = counted = 0
         with self._conn() as c:
             for w in words:
-                # One "is there any?" per word, the filter inside the query: no ids are read back.
-                if self.dialect == "sqlite":
-                    hits = _fts_hits('"' + w.replace('"', "") + '"')
-                    q = sa.select(hits.c.id).join_from(hits, _G, _G.c.id == hits.c.id)
-                else:
-                    term = re.sub(r"[^\w]", "", w)
-                    if not term or not c.execute(sa.text("SELECT numnode(plainto_tsquery('english', :w))"),
-                                                 {"w": term}).scalar_one():
-                        continue
-                    vector, query = _ts_vector(), sa.func.plainto_tsquery(_ENGLISH, sa.bindparam("w", term))
-                    q = sa.select(_G.c.id).where(vector.bool_op("@@")(query))
-                if where is not None:
-                    q = q.where(where)
+                if self.dialect != "sqlite" and not c.execute(
+                        sa.text("SELECT numnode(plainto_tsquery('english', :w))"), {"w": _ts_term(w)}).scalar_one():
+                    continue  # a PostgreSQL stop word: the back end ignores it altogether
                 counted += 1
-                known += c.execute(q.limit(1)).first() is not None
+                # One "is there any?" per word, the filter inside the query: no ids are read back.
+                known += c.execute(self._matching([w], f).limit(1)).first() is not None
         return known / counted if counted else 0.0
+
+    def _matching(self, words: list[str], f: GuidelineFilter | None, *, scored: bool = False) -> sa.Select:
+        """The ids (and, when ``scored``, relevance as ``score``, higher is better) of the notes matching ``f``
+        that hold any of ``words``. The filter runs inside the query, as a join from the full-text hits to their
+        rows, not as a set of ids read into Python: on a large store most notes hold some word of a question."""
+        if self.dialect == "sqlite":
+            hits = _fts_hits(" OR ".join('"' + w.replace('"', "") + '"' for w in words), scored=scored)
+            q = sa.select(*hits.c).join_from(hits, _G, _G.c.id == hits.c.id)
+        else:
+            vector = _ts_vector()
+            terms = [t for t in map(_ts_term, words) if t]
+            query = (sa.func.to_tsquery(_ENGLISH, sa.bindparam("q", " | ".join(terms))) if len(terms) > 1
+                     else sa.func.plainto_tsquery(_ENGLISH, sa.bindparam("q", terms[0] if terms else "")))
+            cols: list[Any] = [_G.c.id] + ([sa.func.ts_rank(vector, query).label("score")] if scored else [])
+            q = sa.select(*cols).where(vector.bool_op("@@")(query))
+        where = self._filtered(f).whereclause
+        return q if where is None else q.where(where)
 
     def _load(self, c: sa.Connection, q: sa.Select, with_versions: bool) -> list[Guideline]:
         rows = c.execute(q).mappings().all()
