@@ -93,6 +93,26 @@ def test_training_owns_lora_but_an_explicit_export_value_is_kept():
     assert resolve_hyper(TrainConfig(bundle="b", method="full"), {}).lr == 5e-5
 
 
+def test_every_door_answers_at_the_recipe_length():
+    """serve, chat, the MCP ask tool, the Python API and evaluation cap answers at one value, so the
+    report measures the answers users get."""
+    from memtune.cli import serve as serve_cli
+    from memtune.evaluate import evaluate
+    from memtune.generation import GenParams, generate
+    from memtune.infer import Assistant
+    from memtune.serve.service import ServeConfig
+
+    want = R.eval["max_new_tokens"]
+    assert inspect.signature(evaluate).parameters["max_new_tokens"].default == want
+    assert GenParams().max_new_tokens == want
+    assert inspect.signature(generate).parameters["max_new_tokens"].default == want
+    for method in (Assistant.ask, Assistant.chat, Assistant.generate_batch, Assistant.stream):
+        assert inspect.signature(method).parameters["max_new_tokens"].default == want, method.__name__
+    assert inspect.signature(serve_cli.serve_cmd).parameters["default_max_tokens"].default == want
+    assert inspect.signature(serve_cli.chat_cmd).parameters["max_tokens"].default == want
+    assert ServeConfig.__dataclass_fields__["default_max_tokens"].default == want
+
+
 def test_overrides_parse_to_sections_and_bad_ones_are_refused():
     got = parse_overrides(["export.rag_copies=0.2", "lora.rank=16", "train.seed=1", "eval.rag_k=2",
                            "lora.target_modules=[q_proj, v_proj]"])

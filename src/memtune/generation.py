@@ -7,7 +7,7 @@ answer served is the answer evaluation measured. :func:`generate` answers many c
 left-padded batches (evaluation, probes); :func:`complete` answers one, streaming text and
 honouring stop strings and cancellation (the servers).
 
-Below every stage: it imports only the chat format, the errors and the model loader.
+Below every stage: it imports only the chat format, the errors, the model loader and the recipe.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from typing import Any
 
 from memtune.chatformat import conversation, encode_chat, end_of_turn_ids
 from memtune.models import bf16_supported
+from memtune.recipes import answer_tokens
 
 Message = dict[str, str]
 OnText = Callable[[str], None]
+
+ANSWER_TOKENS = answer_tokens()
+"""The default longest answer in new tokens, the recipe's (every door and evaluation use it)."""
 
 END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "<|endoftext|>")
 """End-of-turn markers of common chat templates; generation stops at whichever the vocabulary has."""
@@ -30,7 +34,7 @@ END_OF_TURN_MARKERS = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "
 
 @dataclass
 class GenParams:
-    max_new_tokens: int = 200
+    max_new_tokens: int = ANSWER_TOKENS
     temperature: float = 0.0
     """0 = greedy (deterministic, the default: answers about a project should not vary)."""
     top_p: float = 1.0
@@ -145,7 +149,7 @@ def generate(
     tokenizer: Any,
     conversations: Sequence[list[Message]],
     *,
-    max_new_tokens: int = 200,
+    max_new_tokens: int = ANSWER_TOKENS,
     temperature: float = 0.0,
     top_p: float = 1.0,
     batch_size: int = 8,

@@ -18,7 +18,7 @@ from typing import Any
 
 from memtune.chatformat import conversation
 from memtune.errors import ModelError, NotFoundError
-from memtune.generation import GenParams, complete, encode_prompt, generate
+from memtune.generation import ANSWER_TOKENS, GenParams, complete, encode_prompt, generate
 
 Message = dict[str, str]
 
@@ -42,11 +42,11 @@ class Assistant:
         """``retrieval`` (notes from the store in every prompt) or ``closed-book``."""
         return "retrieval" if self.retrieval is not None else "closed-book"
 
-    def chat(self, messages: list[Message], *, max_new_tokens: int = 200, temperature: float = 0.0, top_p: float = 1.0) -> str:
+    def chat(self, messages: list[Message], *, max_new_tokens: int = ANSWER_TOKENS, temperature: float = 0.0, top_p: float = 1.0) -> str:
         return generate(self.model, self.tokenizer, [messages], max_new_tokens=max_new_tokens,
                         temperature=temperature, top_p=top_p, batch_size=1, bf16=self.bf16)[0]
 
-    def ask(self, question: str, context: str = "", *, system: str | None = None, max_new_tokens: int = 200,
+    def ask(self, question: str, context: str = "", *, system: str | None = None, max_new_tokens: int = ANSWER_TOKENS,
             temperature: float = 0.0, top_p: float = 1.0) -> str:
         if system is None:
             system = self.system
@@ -56,7 +56,7 @@ class Assistant:
         return self.chat(conv, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
 
     def generate_batch(self, questions: Sequence[str], contexts: Sequence[str] | None = None, *,
-                       system: str | Sequence[str | None] | None = None, max_new_tokens: int = 200,
+                       system: str | Sequence[str | None] | None = None, max_new_tokens: int = ANSWER_TOKENS,
                        temperature: float = 0.0, batch_size: int = 8) -> list[str]:
         """Many questions at once; ``system`` may be one prompt or one per question (retrieval)."""
         contexts = list(contexts) if contexts is not None else [""] * len(questions)
@@ -68,7 +68,7 @@ class Assistant:
                         temperature=temperature, batch_size=batch_size, bf16=self.bf16)
 
     def stream(self, question: str, context: str = "", *, system: str | None = None, messages: list[Message] | None = None,
-               max_new_tokens: int = 200, temperature: float = 0.0, top_p: float = 1.0) -> Iterator[str]:
+               max_new_tokens: int = ANSWER_TOKENS, temperature: float = 0.0, top_p: float = 1.0) -> Iterator[str]:
         """Yield text chunks as they are generated (for a chat REPL)."""
         conv = messages or conversation(question, context, system if system is not None else self.system)
         ids = encode_prompt(self.tokenizer, conv)

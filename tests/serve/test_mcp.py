@@ -108,6 +108,9 @@ def test_tools_work_end_to_end(tmp_path, tiny, adapters_root):
     r = _run(params, scenario)
     assert EXPECTED_TOOLS | {"ask"} == set(r["tools"])
     assert "admin_key" in r["tools"]["export_lora"].input_schema["properties"]
+    from memtune.recipes import answer_tokens
+
+    assert r["tools"]["ask"].input_schema["properties"]["max_tokens"]["default"] == answer_tokens()
     assert r["tools"]["search_guidelines"].annotations.read_only_hint is True
     assert r["added"]["action"] == "added"
     assert r["added"]["redacted"] and all(x.startswith("content:") for x in r["added"]["redacted"])

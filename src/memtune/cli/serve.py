@@ -15,6 +15,7 @@ from rich.markup import escape
 
 from memtune.cli.app import DbOption, JsonOption, app, console, err_console, handle_errors, open_store, print_json
 from memtune.errors import ConfigError
+from memtune.generation import ANSWER_TOKENS
 from memtune.recipes import default_recipe
 from memtune.serve.connections import DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS
 from memtune.store import KNOWN_WORDS_MIN_SHARE, RELEVANCE_RATIO
@@ -112,7 +113,7 @@ def serve_cmd(
     queue_size: Annotated[int, typer.Option(help="Requests that may wait; beyond this → 429.")] = 8,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 1_000_000,
     max_tokens_limit: Annotated[int, typer.Option(help="Largest max_tokens a request may ask for.")] = 1024,
-    default_max_tokens: Annotated[int, typer.Option(help="max_tokens when a request gives none.")] = 200,
+    default_max_tokens: Annotated[int, typer.Option(help="max_tokens when a request gives none.")] = ANSWER_TOKENS,
     max_messages: Annotated[int, typer.Option(help="Most chat messages accepted in one request.")] = 64,
     timeout: Annotated[float, typer.Option(help="Seconds a request may take, queueing included (504 after).")] = 120.0,
     system: SystemOpt = None,
@@ -175,7 +176,7 @@ def chat_cmd(
     rag_min_ratio: RagRatioOpt = None,
     rag_min_known: RagKnownOpt = None,
     system: SystemOpt = None,
-    max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = 200,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Longest answer, in tokens.")] = ANSWER_TOKENS,
     temperature: Annotated[float, typer.Option(min=0.0, max=2.0, help="0 = greedy (default).")] = 0.0,
     threads: ThreadsOpt = None,
 ) -> None:

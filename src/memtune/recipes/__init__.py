@@ -161,6 +161,15 @@ def default_recipe() -> Recipe:
     return next(r for r in _shipped() if r.name == DEFAULT_RECIPE).with_budget(recipe_budget())
 
 
+def answer_tokens() -> int:
+    """The longest answer, in new tokens, that every door gives unless asked otherwise.
+
+    One value for serve, chat, the MCP ``ask`` tool, the Python API and evaluation, so the report
+    measures the answers users get (a shorter cap in evaluation alone hid facts at a long note's end).
+    """
+    return int(default_recipe().eval["max_new_tokens"])
+
+
 def recipe_for(model: str | None = None) -> Recipe:
     """The recipe measured on ``model``, else the default model's (see the module docstring), with
     the chosen budget."""

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from memtune.errors import MemtuneError
+from memtune.generation import ANSWER_TOKENS
 from memtune.serve.auth import ENV_ADMIN_KEY, tokens_match
 from memtune.serve.mcp_errors import explain, make_guard, tool_error
 from memtune.serve.paths import PathRefused, confine, display_path
@@ -489,7 +490,7 @@ def build_server(s: McpSettings) -> Any:
         def ask(
             question: Annotated[str, Field(min_length=1, max_length=8000)],
             context: Annotated[str, Field(max_length=16000)] = "",
-            max_tokens: Annotated[int, Field(ge=1)] = 200,
+            max_tokens: Annotated[int, Field(ge=1)] = ANSWER_TOKENS,
         ) -> dict[str, Any]:
             """Ask the project's fine-tuned assistant (seed 000's /ask: question + context → response)."""
             return t.ask(question, context, max_tokens)

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from memtune.generation import ANSWER_TOKENS
 from memtune.serve.engine import ChatBackend, Completion, GenParams, Message, PromptTooLong, default_system_prompt
 from memtune.serve.limits import Busy, GenerationPool, GenerationTimeout
 from memtune.serve.rag import Hit, Retriever, last_user_text, with_guidelines
@@ -27,7 +28,7 @@ class ServeConfig:
     queue_size: int = 8
     max_body_bytes: int = 1_000_000
     max_tokens_limit: int = 1024
-    default_max_tokens: int = 200
+    default_max_tokens: int = ANSWER_TOKENS
     max_messages: int = 64
     request_timeout: float = 120.0
     system_prompt: str | None = None
